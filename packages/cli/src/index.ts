@@ -1,0 +1,1 @@
+export { HELP, type Io, main, VERSION } from "./main.js";

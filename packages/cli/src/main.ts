@@ -1,0 +1,95 @@
+/**
+ * The `umm` command line: argument parsing and dispatch to commands.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { ERRNO_TABLE, type ErrnoName, lookupErrno, strerror } from "@umm/kernel-core";
+
+/** Where a command writes; tests pass buffers. */
+export interface Io {
+  readonly out: (s: string) => void;
+  readonly err: (s: string) => void;
+}
+
+const stdio: Io = {
+  out: (s) => process.stdout.write(s),
+  err: (s) => process.stderr.write(s),
+};
+
+/** The version printed by `umm --version`. */
+export const VERSION = "0.0.0";
+
+/** The text of `umm --help`. */
+export const HELP = `umm — the Unified Memory Manager: an executable model of the embedded-Linux buffer stack
+
+Usage:
+  umm <command> [options]
+
+Commands:
+  errno <name|number>...   look up errno names, numbers and texts (EINVAL, 22, EWOULDBLOCK;
+                           negative numbers after --: umm errno -- -12)
+  help                     show this text
+
+Options:
+  -h, --help               show this text
+  -v, --version            print the version
+
+The pipeline demo (umm demo), traces (umm trace) and CMA planning (umm cma-plan) arrive with the
+packages they need; until then this help is what the README's demo command runs.
+`;
+
+function errnoCommand(args: readonly string[], io: Io): number {
+  if (args.length === 0) {
+    for (const name of Object.keys(ERRNO_TABLE) as ErrnoName[]) {
+      io.out(`${name.padEnd(16)}${String(ERRNO_TABLE[name][0]).padStart(4)}  ${strerror(name)}\n`);
+    }
+    return 0;
+  }
+  let status = 0;
+  for (const a of args) {
+    const name = lookupErrno(a);
+    if (name === undefined) {
+      io.err(`umm errno: unknown errno ${JSON.stringify(a)}\n`);
+      status = 1;
+      continue;
+    }
+    io.out(`${name} ${ERRNO_TABLE[name][0]} ${strerror(name)}\n`);
+  }
+  return status;
+}
+
+/** Runs the command line `argv` (without node and script); returns the exit status. */
+export async function main(argv: readonly string[], io: Io = stdio): Promise<number> {
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      allowPositionals: true,
+      strict: true,
+      options: {
+        help: { type: "boolean", short: "h" },
+        version: { type: "boolean", short: "v" },
+      },
+    });
+  } catch (e) {
+    io.err(`umm: ${(e as Error).message}\n\n${HELP}`);
+    return 2;
+  }
+  const [command, ...rest] = parsed.positionals;
+  if (parsed.values.version) {
+    io.out(`umm ${VERSION}\n`);
+    return 0;
+  }
+  if (parsed.values.help || command === undefined || command === "help") {
+    io.out(HELP);
+    return 0;
+  }
+  switch (command) {
+    case "errno":
+      return errnoCommand(rest, io);
+    default:
+      io.err(`umm: unknown command ${JSON.stringify(command)}\n\n${HELP}`);
+      return 2;
+  }
+}

@@ -1,0 +1,36 @@
+/**
+ * Test helpers for every package: `kerr(errno)` matches a thrown `KernelError` of that errno;
+ * `readmeUsage(dir)` reads a README's usage example and the test file that runs it.
+ *
+ * ```ts
+ * expect(() => iommuMap(d, 0x1001, pa, SZ_4K, prot)).toThrow(kerr("EINVAL"));
+ * expect(() => cmaFree(0x1234)).toThrow(kerr("ENOENT", /not the start of a chunk/));
+ * ```
+ * @module
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { ErrnoName } from "./errno.js";
+
+/**
+ * A RegExp that matches the message of a `KernelError` of `errno` (messages read
+ * `"ERRNO: detail"`), and optionally whose detail matches `detail`.
+ */
+export function kerr(errno: ErrnoName, detail?: RegExp | string): RegExp {
+  if (detail === undefined) return new RegExp(`^${errno}: `);
+  const d = typeof detail === "string" ? detail.replace(/[.*+?^${}()|[\]\\]/g, "\\$&") : detail.source;
+  return new RegExp(`^${errno}: [\\s\\S]*${d}`);
+}
+
+/**
+ * The README usage example of the package in `pkgDir`: the first ```ts block under "## Usage"
+ * (`inReadme`) and the file `test/readme.example.ts` (`inFile`). A package's README test checks
+ * the two are equal and imports the file, so the README shows code that runs.
+ */
+export function readmeUsage(pkgDir: string): { inReadme: string; inFile: string } {
+  const readme = readFileSync(join(pkgDir, "README.md"), "utf8");
+  const usage = readme.split(/^## Usage\s*$/m)[1] ?? "";
+  const block = /```ts\n([\s\S]*?)```/.exec(usage)?.[1] ?? "";
+  const file = readFileSync(join(pkgDir, "test", "readme.example.ts"), "utf8");
+  return { inReadme: block.trim(), inFile: file.trim() };
+}

@@ -1,0 +1,54 @@
+import { describe, expect, it } from "vitest";
+import { hex, isKernelError, KernelBug, KernelError, kassert, kfail } from "../src/index.js";
+import { kerr } from "../src/testing.js";
+
+describe("KernelError", () => {
+  it("carries the errno name, the Linux number and a message naming the argument", () => {
+    const e = new KernelError("EINVAL", "iova 0x1001 is not aligned to 4 KiB");
+    expect(e).toBeInstanceOf(Error);
+    expect(e.name).toBe("KernelError");
+    expect(e.errno).toBe("EINVAL");
+    expect(e.code).toBe(22);
+    expect(e.negative).toBe(-22);
+    expect(e.detail).toBe("iova 0x1001 is not aligned to 4 KiB");
+    expect(e.message).toBe("EINVAL: iova 0x1001 is not aligned to 4 KiB");
+  });
+
+  it("keeps a cause", () => {
+    const low = new KernelError("ENOMEM", "no page for the lv2 table");
+    const e = new KernelError("ENOMEM", "iommu map failed", { cause: low });
+    expect(e.cause).toBe(low);
+  });
+
+  it("refuses an unknown errno name as a bug", () => {
+    expect(() => new KernelError("EBOGUS" as never, "x")).toThrow(KernelBug);
+  });
+
+  it("kerr matches by errno and optionally by detail", () => {
+    expect(() => kfail("EBUSY", "region reg1 still has 2 chunks")).toThrow(kerr("EBUSY"));
+    expect(() => kfail("EBUSY", "region reg1 still has 2 chunks")).toThrow(kerr("EBUSY", "2 chunks"));
+    expect(() => kfail("EBUSY", "x")).not.toThrow(kerr("EINVAL"));
+    expect(() => kfail("ENOENT", "addr 0x1000 (start?)")).toThrow(kerr("ENOENT", "0x1000 (start?)"));
+    expect(() => kfail("ENOENT", "addr 0x1000")).toThrow(kerr("ENOENT", /addr 0x[0-9a-f]+$/));
+  });
+
+  it("isKernelError checks type and errno", () => {
+    const e = new KernelError("EFAULT", "uaddr 0x0 is not mapped");
+    expect(isKernelError(e)).toBe(true);
+    expect(isKernelError(e, "EFAULT")).toBe(true);
+    expect(isKernelError(e, "EINVAL")).toBe(false);
+    expect(isKernelError(new Error("EFAULT: x"))).toBe(false);
+  });
+
+  it("kassert throws KernelBug, not KernelError", () => {
+    expect(() => kassert(false, "refcount underflow")).toThrow(KernelBug);
+    expect(() => kassert(1, "fine")).not.toThrow();
+  });
+
+  it("hex formats addresses", () => {
+    expect(hex(0x40000000)).toBe("0x40000000");
+    expect(hex(0)).toBe("0x0");
+    expect(hex(-16)).toBe("-0x10");
+    expect(hex(2n ** 40n)).toBe("0x10000000000");
+  });
+});
