@@ -34,3 +34,18 @@ export function readmeUsage(pkgDir: string): { inReadme: string; inFile: string 
   const file = readFileSync(join(pkgDir, "test", "readme.example.ts"), "utf8");
   return { inReadme: block.trim(), inFile: file.trim() };
 }
+
+/**
+ * Index of the first byte where `a` and `b` differ, or -1 when they are equal (a length
+ * difference counts as a difference at the shorter length). Use as
+ * `expect(firstDiff(actual, expected)).toBe(-1)`: fast on megabytes, and a failure names the
+ * offset instead of dumping both arrays.
+ */
+export function firstDiff(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  const ab = Buffer.from(a.buffer, a.byteOffset, n);
+  const bb = Buffer.from(b.buffer, b.byteOffset, n);
+  if (ab.equals(bb)) return a.length === b.length ? -1 : n;
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
+  return n;
+}

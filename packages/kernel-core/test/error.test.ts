@@ -52,3 +52,19 @@ describe("KernelError", () => {
     expect(hex(2n ** 40n)).toBe("0x10000000000");
   });
 });
+
+describe("firstDiff", () => {
+  it("finds the first differing byte, or -1", async () => {
+    const { firstDiff } = await import("../src/testing.js");
+    const a = new Uint8Array(1000).map((_, i) => i & 0xff);
+    const b = a.slice();
+    expect(firstDiff(a, b)).toBe(-1);
+    b[777] = 1;
+    expect(firstDiff(a, b)).toBe(777);
+    expect(firstDiff(a, a.subarray(0, 10))).toBe(10);
+    const nan1 = new Uint8Array(new Float64Array([Number.NaN]).buffer);
+    const nan2 = nan1.slice();
+    nan2[0] = nan2[0]! ^ 1; // a different NaN payload
+    expect(firstDiff(nan1, nan2)).toBe(0);
+  });
+});
