@@ -1,7 +1,7 @@
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { describe, expect, it } from "vitest";
 import { readmeUsage } from "@umm/kernel-core/testing";
+import { describe, expect, it } from "vitest";
 
 const pkgDir = join(dirname(fileURLToPath(import.meta.url)), "..");
 
