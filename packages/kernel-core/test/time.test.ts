@@ -102,3 +102,15 @@ describe("WaitQueue", () => {
     expect(await wq.wait(() => true, 5)).toBe(true);
   });
 });
+
+describe("Clock.runUntil and rejections", () => {
+  it("a promise that rejects between timers is handed back without an unhandled rejection", async () => {
+    const c = new Clock();
+    const failing = (async () => {
+      await c.sleep(10);
+      throw new Error("timed out");
+    })();
+    c.after(20, () => {});
+    await expect(c.runUntil(failing)).rejects.toThrow("timed out");
+  });
+});
