@@ -19,6 +19,11 @@ export interface DeviceOpts {
   readonly dmaMask?: number;
   /** coherent allocation mask; default the DMA mask */
   readonly coherentDmaMask?: number;
+  /**
+   * `dma_pfn_offset` (DT `dma-ranges` with one range): the device sees physical page `pfn` at bus
+   * page `pfn - dmaPfnOffset`. Default 0 (bus address = physical address).
+   */
+  readonly dmaPfnOffset?: number;
   /** DT `compatible` strings, most specific first */
   readonly compatible?: readonly string[];
   /** DT-style properties (`reg`, `iommus`, `memory-region`, ...) */
@@ -54,6 +59,8 @@ export class Device {
   dmaMask: number | null;
   /** `coherent_dma_mask` */
   coherentDmaMask: number;
+  /** `dma_pfn_offset`: bus address = physical address - dmaPfnOffset × PAGE_SIZE */
+  dmaPfnOffset: number;
   readonly dmaParms: DmaParms = { maxSegmentSize: SZ_64K, segmentBoundaryMask: 0xffffffff };
   /** `dev->dma_coherent`: DMA snoops the CPU cache (no maintenance needed); false on ARMv7 SoCs */
   dmaCoherent = false;
@@ -80,6 +87,7 @@ export class Device {
     this.parent = opts.parent ?? null;
     this.dmaMask = opts.dmaMask === undefined ? DMA_BIT_MASK(32) : opts.dmaMask;
     this.coherentDmaMask = opts.coherentDmaMask ?? this.dmaMask ?? DMA_BIT_MASK(32);
+    this.dmaPfnOffset = opts.dmaPfnOffset ?? 0;
     this.compatible = Object.freeze([...(opts.compatible ?? [])]);
     this.properties = new Map(Object.entries(opts.properties ?? {}));
   }

@@ -3,11 +3,12 @@
  * through an IOMMU a `Translator` resolves them, otherwise they are physical addresses limited by
  * the device's DMA mask (an access beyond it, or to no RAM, is a bus error: EIO and an event).
  * Device accesses bypass the CPU cache. A faulting transfer moves no byte: the whole range is
- * translated before anything is copied.
+ * translated before anything is copied. A device with a `dmaPfnOffset` (DT `dma-ranges`) sees
+ * physical memory shifted: bus address + offset is the physical address.
  *
  * @module
  */
-import { hex, KernelError } from "@umm/kernel-core";
+import { hex, KernelError, PAGE_SIZE } from "@umm/kernel-core";
 import type { Mm } from "./mm.js";
 import type { Translator } from "./ops.js";
 import { RunList } from "./runs.js";
@@ -17,6 +18,8 @@ export interface DmaPortOwner {
   readonly id: number;
   readonly name: string;
   readonly dmaMask: number | null;
+  /** `dma_pfn_offset`: without an IOMMU, bus address + offset × 4 KiB is the physical address */
+  readonly dmaPfnOffset?: number;
 }
 
 /** One device's bus master interface. */
@@ -47,7 +50,8 @@ export class DmaPort {
       return runs;
     }
     const mask = this.dev.dmaMask;
-    if (mask === null || daddr + len - 1 > mask || !this.mm.phys.isRam(daddr, len)) {
+    const paddr = daddr + (this.dev.dmaPfnOffset ?? 0) * PAGE_SIZE;
+    if (mask === null || daddr + len - 1 > mask || !this.mm.phys.isRam(paddr, len)) {
       this.mm._traceBusError(this.dev, daddr, len, write);
       const why =
         mask === null
@@ -60,7 +64,7 @@ export class DmaPort {
         `${this.dev.name}: bus error at [${hex(daddr)}, ${hex(daddr + len)}): ${why}`,
       );
     }
-    runs.push(daddr, len);
+    runs.push(paddr, len);
     return runs;
   }
 

@@ -17,6 +17,7 @@ import {
   type MemType,
   memtypeIndex,
   PG_anon,
+  PG_reserved,
   PROT_READ,
   PROT_WRITE,
 } from "./types.js";
@@ -255,7 +256,16 @@ export class AddressSpace {
       if (b.pfns.length !== pages) {
         throw new KernelError("EINVAL", `mmap: ${b.pfns.length} pfns given for ${pages} pages`);
       }
-      for (let i = 0; i < pages; i++) this.mm.frames.index(b.pfns[i]!);
+      const f = this.mm.frames;
+      for (let i = 0; i < pages; i++) {
+        const idx = f.index(b.pfns[i]!);
+        if (b.refs !== false && (f.flags[idx]! & PG_reserved) === 0 && f.refcount[idx]! <= 0) {
+          throw new KernelError(
+            "EINVAL",
+            `mmap: pfn ${hex(b.pfns[i]!)} (page ${i}) is not an allocated page`,
+          );
+        }
+      }
     } else if (b.kind === "pfn") {
       if (!this.mm.phys.isRam(b.pfn * PAGE_SIZE, length)) {
         throw new KernelError("EINVAL", `mmap: pfn range [${hex(b.pfn)}, +${pages}) is not RAM`);
@@ -445,9 +455,10 @@ export class AddressSpace {
 
   /**
    * `mprotect`: changes the protection of `[addr, addr + length)`. ENOMEM when part of the range
-   * is not mapped (nothing changes), EINVAL for a misaligned address.
+   * is not mapped (nothing changes), EINVAL for a misaligned address; length 0 does nothing.
    */
   mprotect(addr: number, length: number, prot: number): void {
+    if (length === 0 && Number.isSafeInteger(addr) && addr % PAGE_SIZE === 0) return; // Linux: nothing to do
     checkRange(addr, length, "mprotect");
     const end = addr + Math.ceil(length / PAGE_SIZE) * PAGE_SIZE;
     for (let p = addr; p < end; ) {

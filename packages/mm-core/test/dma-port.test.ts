@@ -72,4 +72,21 @@ describe("DMA ports", () => {
     const nodma = new DmaPort(mm, { id: 7, name: "nodma", dmaMask: null });
     expect(() => nodma.fill(0x40300000, 0, 4)).toThrow(kerr("EIO", /no DMA mask/));
   });
+
+  it("a device with a dma_pfn_offset reaches RAM at bus address = physical - offset", () => {
+    const { mm } = bootMm();
+    // a 24-bit master: bus 0x000000..0xffffff is physical 0x40000000..0x40ffffff
+    const port = new DmaPort(mm, {
+      id: 8,
+      name: "isa-like",
+      dmaMask: DMA_BIT_MASK(24),
+      dmaPfnOffset: 0x40000,
+    });
+    port.write(0x1000, new Uint8Array([9, 8, 7]));
+    expect(mm.phys.read8(0x40001002)).toBe(7);
+    expect(port.resolve(0x1000, 3)).toEqual([{ paddr: 0x40001000, len: 3 }]);
+    expect(() => port.write(0xfffffe, new Uint8Array(4))).toThrow(
+      kerr("EIO", /beyond the DMA mask 0xffffff/),
+    );
+  });
 });
