@@ -4,7 +4,7 @@
  *
  * ```ts
  * expect(() => iommuMap(d, 0x1001, pa, SZ_4K, prot)).toThrow(kerr("EINVAL"));
- * expect(() => cmaFree(0x1234)).toThrow(kerr("ENOENT", /not the start of a chunk/));
+ * expect(() => cmaFree(kernel, 0x1234)).toThrow(kerr("ENOENT", /not the start of a chunk/));
  * ```
  * @module
  */

@@ -26,7 +26,7 @@ import type { CpuCacheOps, DmaObserver, MappingObserver, MappingSite } from "./o
 import { PhysMem } from "./phys.js";
 import { AddressSpace, type RmapEntry, type Vma } from "./space.js";
 import "./trace.js";
-import { type BankSpec, MEMTYPES, MT_NONE, PG_reserved } from "./types.js";
+import { type BankSpec, MEMTYPES, MIGRATE_CMA, MT_NONE, PG_reserved } from "./types.js";
 
 /** Options of `mmInit`. */
 export interface MmOpts {
@@ -338,7 +338,7 @@ export class Mm {
       totalPages: this.phys.totalSize / PAGE_SIZE,
       freePages: this.#buddy?.nrFreePages ?? 0,
       reservedPages: reserved,
-      cmaFreePages: this.#buddy?.freePagesOfType(3) ?? 0,
+      cmaFreePages: this.#buddy?.freePagesOfType(MIGRATE_CMA) ?? 0,
     };
   }
 }

@@ -57,8 +57,6 @@ export const PG_buddy = 1 << 1;
 export const PG_movable = 1 << 2;
 /** anonymous memory of a process */
 export const PG_anon = 1 << 3;
-/** inside a CMA area */
-export const PG_cma = 1 << 4;
 /** head of an allocated block (its order is in `frames.order`) */
 export const PG_head = 1 << 5;
 /** not RAM: a hole between banks inside the spanned range */
