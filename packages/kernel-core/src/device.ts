@@ -138,10 +138,12 @@ export class Bus {
       if (!this.match(dev, drv)) continue;
       try {
         dev.driver = drv;
+        this.kernel._notifyDevice("bind_driver", dev);
         drv.probe(dev);
       } catch (e) {
         dev.driver = null;
         dev.driverData = null;
+        this.kernel._notifyDevice("unbound_driver", dev);
         if (isKernelError(e, "EPROBE_DEFER")) {
           this.#deferred.add(dev);
           return false;
@@ -157,6 +159,7 @@ export class Bus {
       this.#deferred.delete(dev);
       this.#probed.push(dev);
       this.kernel.trace.emit("device_probe", { device: dev.name, driver: drv.name });
+      this.kernel._notifyDevice("bound_driver", dev);
       this.#retryDeferred();
       return true;
     }
@@ -173,9 +176,11 @@ export class Bus {
   _unbind(dev: Device): void {
     const drv = dev.driver;
     if (!drv) return;
+    this.kernel._notifyDevice("unbind_driver", dev);
     drv.remove?.(dev);
     dev.driver = null;
     dev.driverData = null;
+    this.kernel._notifyDevice("unbound_driver", dev);
     const i = this.#probed.indexOf(dev);
     if (i >= 0) this.#probed.splice(i, 1);
     this.kernel.trace.emit("device_remove", { device: dev.name, driver: drv.name });
@@ -215,6 +220,7 @@ export function deviceRegister(dev: Device, bus?: Bus): boolean {
     throw new KernelError("ENODEV", `parent "${dev.parent.name}" of "${dev.name}" is not registered`);
   }
   k.devices.set(dev.name, dev);
+  k._notifyDevice("add_device", dev);
   if (!bus) return false;
   dev.bus = bus;
   bus.devices.push(dev);
@@ -228,6 +234,7 @@ export function deviceUnregister(dev: Device): void {
     throw new KernelError("ENODEV", `device "${dev.name}" is not registered`);
   for (const child of [...k.devices.values()].filter((d) => d.parent === dev).reverse())
     deviceUnregister(child);
+  k._notifyDevice("del_device", dev);
   const bus = dev.bus;
   if (bus) {
     bus._unbind(dev);

@@ -26,6 +26,8 @@ export {
 export { hex, isKernelError, KernelBug, KernelError, type KernelErrorOpts, kassert, kfail } from "./error.js";
 export {
   createKernel,
+  type DeviceEvent,
+  type DeviceNotifier,
   defineSlot,
   Kernel,
   type KernelOpts,

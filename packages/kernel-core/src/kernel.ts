@@ -20,6 +20,22 @@ export interface Task {
   readonly comm: string;
 }
 
+/**
+ * Bus notifier events (`BUS_NOTIFY_*` in include/linux/device/bus.h), for every bus of a kernel:
+ * a device was added or is being deleted, a driver is about to bind / has bound, is about to
+ * unbind / has unbound.
+ */
+export type DeviceEvent =
+  | "add_device"
+  | "del_device"
+  | "bind_driver"
+  | "bound_driver"
+  | "unbind_driver"
+  | "unbound_driver";
+
+/** A bus notifier callback; it must not throw (errors are a `KernelBug`). */
+export type DeviceNotifier = (event: DeviceEvent, dev: Device) => void;
+
 /** The idle task: what is current outside any process. */
 export const SWAPPER: Task = Object.freeze({ pid: 0, comm: "swapper" });
 
@@ -56,6 +72,7 @@ export class Kernel {
   #nextDeviceId = 1;
   readonly #slots = new Map<SlotKey<unknown>, unknown>();
   readonly #shutdown: { name: string; fn: () => void }[] = [];
+  readonly #notifiers: DeviceNotifier[] = [];
   #down = false;
 
   constructor(opts: KernelOpts = {}) {
@@ -79,6 +96,23 @@ export class Kernel {
     } finally {
       this.#current = prev;
     }
+  }
+
+  /**
+   * `bus_register_notifier` for every bus of this kernel: `fn` hears each device event. Returns
+   * the function that unregisters it.
+   */
+  onDeviceEvent(fn: DeviceNotifier): () => void {
+    this.#notifiers.push(fn);
+    return () => {
+      const i = this.#notifiers.indexOf(fn);
+      if (i >= 0) this.#notifiers.splice(i, 1);
+    };
+  }
+
+  /** @internal called by the device core */
+  _notifyDevice(event: DeviceEvent, dev: Device): void {
+    for (const fn of [...this.#notifiers]) fn(event, dev);
   }
 
   /** A fresh small device id (1, 2, ...), used to tag device accesses. */

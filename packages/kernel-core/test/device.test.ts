@@ -134,4 +134,26 @@ describe("devices, buses and drivers", () => {
     expect(log).toEqual(["probe soc", "probe soc.child", "remove soc.child", "remove soc"]);
     expect(k.devices.size).toBe(0);
   });
+
+  it("bus notifiers hear add, bind, bound, unbind, unbound and del in order", () => {
+    const k = createKernel();
+    const bus = busRegister(k, "platform");
+    const log: string[] = [];
+    const off = k.onDeviceEvent((ev, dev) => log.push(`${ev} ${dev.name}`));
+    driverRegister(bus, logDriver("g2d", []));
+    const dev = new Device(k, { name: "g2d" });
+    deviceRegister(dev, bus);
+    deviceUnregister(dev);
+    expect(log).toEqual([
+      "add_device g2d",
+      "bind_driver g2d",
+      "bound_driver g2d",
+      "del_device g2d",
+      "unbind_driver g2d",
+      "unbound_driver g2d",
+    ]);
+    off();
+    deviceRegister(new Device(k, { name: "x" }), bus);
+    expect(log).toHaveLength(6);
+  });
 });
