@@ -6,7 +6,8 @@
 //
 //   node tools/bench/run.mjs [package-folder ...] [--out FILE] [--grep TEXT]
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { basename, dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
@@ -40,8 +41,8 @@ for (const dir of dirs) {
   }
 }
 
-const tmp = join(root, ".bench-tmp");
-mkdirSync(tmp, { recursive: true });
+// one private folder per run: two runs at once must not delete each other's bundles
+const tmp = mkdtempSync(join(tmpdir(), "umm-bench-"));
 const results = [];
 let crashed = 0;
 

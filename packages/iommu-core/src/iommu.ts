@@ -43,6 +43,10 @@ export function iommuState(kernel: Kernel): IommuState {
   const st = newIommuState(kernel);
   kernel.setSlot(IOMMU_SLOT, st);
   kernel.onShutdown("iommu", () => iommuShutdown(st));
+  // iommu_bus_notifier: a master that goes away leaves its group and domain first
+  kernel.onDeviceEvent((event, dev) => {
+    if (event === "del_device" && st.probed.includes(dev)) iommuReleaseDevice(dev);
+  });
   return st;
 }
 

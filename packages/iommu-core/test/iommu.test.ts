@@ -4,6 +4,7 @@ import {
   Device,
   type DeviceDriver,
   deviceRegister,
+  deviceUnregister,
   driverRegister,
   KernelBug,
   KernelError,
@@ -76,6 +77,17 @@ describe("IOMMU instances", () => {
     iommuReleaseDevice(m);
     iommuDeviceUnregister(fake.iommu);
     expect(() => iommuDeviceUnregister(fake.iommu)).toThrow(kerr("ENODEV"));
+  });
+
+  it("a master that is unregistered leaves its group (the bus notifier), so the IOMMU can go", () => {
+    const fake = registered();
+    const m = fake.master("fimd0");
+    if (!m.kernel.devices.has(m.name)) deviceRegister(m);
+    iommuProbeDevice(m);
+    expect(deviceIommuMapped(m)).toBe(true);
+    deviceUnregister(m);
+    expect(deviceIommuMapped(m)).toBe(false);
+    iommuDeviceUnregister(fake.iommu);
   });
 });
 
