@@ -20,6 +20,8 @@ export function packageProject(
       root: dir,
       include: ["test/**/*.test.ts", "src/**/*.test.ts"],
       environment: "node",
+      testTimeout: 30_000,
+      hookTimeout: 30_000,
       ...extra,
     },
   });
