@@ -10,11 +10,14 @@ const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const out = join(root, ".vitest-results.json");
 rmSync(out, { force: true });
 
+const localVitest = join(root, "node_modules", ".bin", process.platform === "win32" ? "vitest.cmd" : "vitest");
 const r = spawnSync(
-  "vitest",
+  existsSync(localVitest) ? localVitest : "vitest",
   ["run", "--reporter=default", "--reporter=json", `--outputFile.json=${out}`, ...process.argv.slice(2)],
   { cwd: root, stdio: "inherit", env: process.env },
 );
+
+if (r.error) console.error(`test-all: could not start vitest: ${r.error.message} (run the README's command: npm test)`);
 
 let passed = 0;
 let failed = 0;
