@@ -74,3 +74,22 @@ describe("kernel address space", () => {
     expect(mm.buddy.nrFreePages).toBe(free0);
   });
 });
+
+describe("kernel linear map translation", () => {
+  it("a range over pages of one memory type is one run; a type change starts a new run", () => {
+    const { mm } = bootMm();
+    const runs = mm.kspace.translateRange(PAGE_OFFSET + 0x10, 64 * PAGE_SIZE, false, new RunList());
+    expect(runs.toArray()).toEqual([{ paddr: 0x40000010, len: 64 * PAGE_SIZE, memtype: MT_CACHEABLE }]);
+    mm.kspace.setLinearMemtype(0x40020, 2, "uncached");
+    const split = mm.kspace.translateRange(PAGE_OFFSET + 0x1f000, 4 * PAGE_SIZE, true, new RunList());
+    expect(split.toArray()).toEqual([
+      { paddr: 0x4001f000, len: PAGE_SIZE, memtype: MT_CACHEABLE },
+      { paddr: 0x40020000, len: 2 * PAGE_SIZE, memtype: MT_UNCACHED },
+      { paddr: 0x40022000, len: PAGE_SIZE, memtype: MT_CACHEABLE },
+    ]);
+    mm.kspace.setLinearMemtype(0x40021, 1, null);
+    expect(() =>
+      mm.kspace.translateRange(PAGE_OFFSET + 0x20000, 3 * PAGE_SIZE, false, new RunList()),
+    ).toThrow(kerr("EFAULT", /not mapped/));
+  });
+});
