@@ -117,19 +117,24 @@ export class KernelSpace extends AddressSpace {
       throw new KernelError("EFAULT", `kernel: [${hex(va)}, ${hex(end)}) runs past the linear map`);
     }
     let pa = va - PAGE_OFFSET + this.physOffset;
-    let left = len;
-    while (left > 0) {
-      const pfn = Math.floor(pa / PAGE_SIZE);
-      const mt = this.linearMt[pfn - this.#base]!;
-      if (mt === MT_NONE)
+    const endPa = pa + len;
+    const lm = this.linearMt;
+    const base = this.#base;
+    const lastPage = Math.floor((endPa - 1) / PAGE_SIZE) - base;
+    while (pa < endPa) {
+      // one run of pages with the same memory type: a single push
+      let i = Math.floor(pa / PAGE_SIZE) - base;
+      const mt = lm[i]!;
+      if (mt === MT_NONE) {
         throw new KernelError(
           "EFAULT",
           `kernel: ${hex(pa - this.physOffset + PAGE_OFFSET)} is not mapped (no-map or hole)`,
         );
-      const n = Math.min(left, (pfn + 1) * PAGE_SIZE - pa);
-      out.push(pa, n, mt);
-      pa += n;
-      left -= n;
+      }
+      while (i < lastPage && lm[i + 1] === mt) i++;
+      const runEnd = Math.min(endPa, (i + base + 1) * PAGE_SIZE);
+      out.push(pa, runEnd - pa, mt);
+      pa = runEnd;
     }
     return out;
   }
