@@ -1,0 +1,90 @@
+export {
+  vcmActivate,
+  vcmAlloc,
+  vcmBind,
+  vcmDeactivate,
+  vcmDestroy,
+  vcmDestroyBinding,
+  vcmFree,
+  vcmInit,
+  vcmMakeBinding,
+  vcmMap,
+  vcmRefReserve,
+  vcmReserve,
+  vcmUnbind,
+  vcmUnmap,
+  vcmUnreserve,
+} from "./core.js";
+export { type VcmLeaks, vcmLeaks } from "./leaks.js";
+export {
+  mmuResAlignment,
+  ordersOfPgsizeBitmap,
+  type VcmIommuMmuOpts,
+  VcmMmu,
+  type VcmMmuOpts,
+  vcmIommuMmuDriver,
+  vcmMmuInit,
+} from "./mmu.js";
+export { VcmO2o, type VcmO2oOpts, vcmCmaCreate, vcmO2oInit } from "./o2o.js";
+export type {
+  S5pVcmDriver,
+  VcmAllocRequest,
+  VcmAllocResult,
+  VcmDriver,
+  VcmMmuDriver,
+  VcmO2oDriver,
+} from "./ops.js";
+export {
+  checkOrders,
+  VCM_PHYS_TAG,
+  type VcmWalkCallback,
+  vcmPhysAlloc,
+  vcmPhysAllocRaw,
+  vcmPhysWalk,
+} from "./phys.js";
+export {
+  S5P_VCM_BASE,
+  S5P_VCM_ORDERS,
+  S5P_VCM_SIZE,
+  S5PVCM_RES_IN_ADDRSPACE,
+  S5PVCM_RES_IN_VCM,
+  S5PVCM_RES_NOT_IN_VCM,
+  S5pVcm,
+  type S5pVcmInfo,
+  s5pVcmExit,
+  s5pVcmInit,
+  s5pVcmLv2Tables,
+  VCM_DEV_FIMC0,
+  VCM_DEV_FIMC1,
+  VCM_DEV_FIMC2,
+  VCM_DEV_FIMC3,
+  VCM_DEV_FIMD0,
+  VCM_DEV_FIMD1,
+  VCM_DEV_G2D,
+  VCM_DEV_JPEG,
+  VCM_DEV_MDMA,
+  VCM_DEV_MDMA2,
+  VCM_DEV_MFC,
+  VCM_DEV_NAMES,
+  VCM_DEV_NONE,
+  VCM_DEV_NUM,
+  VCM_DEV_PCIe,
+  VCM_DEV_ROTATOR,
+  VCM_DEV_SSS,
+  VCM_DEV_TV,
+  vcmCreateUnified,
+  vcmFindVcm,
+  vcmReservationInVcm,
+  vcmSetPgtableBase,
+} from "./s5p.js";
+export type { VcmTraceEvent } from "./trace.js";
+export {
+  type VcmDvHit,
+  vcmDvToPhys,
+  vcmPhysToDv,
+  vcmPhysToKv,
+  vcmResToPhys,
+  vcmTranslate,
+} from "./translate.js";
+export { Vcm, type VcmInit, VcmPhys, type VcmPhysInit, type VcmPhysPart, VcmRes } from "./types.js";
+export { vcmVmm } from "./vmm.js";
