@@ -15,8 +15,8 @@ export interface DeviceOpts {
   /** unique in its kernel, e.g. "fimc0" or "11a20000.sysmmu" */
   readonly name: string;
   readonly parent?: Device | null;
-  /** streaming DMA mask (highest bus address); default DMA_BIT_MASK(32) */
-  readonly dmaMask?: number;
+  /** streaming DMA mask (highest bus address); default DMA_BIT_MASK(32); null: the device does no DMA */
+  readonly dmaMask?: number | null;
   /** coherent allocation mask; default the DMA mask */
   readonly coherentDmaMask?: number;
   /**
