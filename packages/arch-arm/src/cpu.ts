@@ -515,6 +515,11 @@ export function cpuOf(kernel: Kernel): Cpu {
   return kernel.slot(CPU);
 }
 
+/** The kernel's CPU model, or undefined when `cpuInit` never ran (kernels without a cache model). */
+export function tryCpuOf(kernel: Kernel): Cpu | undefined {
+  return kernel.trySlot(CPU);
+}
+
 /**
  * Unplugs the CPU of `kernel` from mm-core and forgets it (lines still dirty are lost, as on a
  * power cut; `flushAll` first to keep them). ENODEV when the kernel has no CPU.

@@ -1,5 +1,5 @@
 export { CoherencyChecker, CPU_DIRECT_WRITER } from "./checker.js";
-export { Cpu, cpuExit, cpuInit, cpuOf } from "./cpu.js";
+export { Cpu, cpuExit, cpuInit, cpuOf, tryCpuOf } from "./cpu.js";
 export {
   type CacheMode,
   type CacheStats,

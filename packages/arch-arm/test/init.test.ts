@@ -2,7 +2,7 @@ import { createKernel, SZ_1M } from "@umm/kernel-core";
 import { kerr } from "@umm/kernel-core/testing";
 import { mmInit } from "@umm/mm-core";
 import { describe, expect, it } from "vitest";
-import { type CpuOpts, cpuExit, cpuInit, cpuOf } from "../src/index.js";
+import { type CpuOpts, cpuExit, cpuInit, cpuOf, tryCpuOf } from "../src/index.js";
 import { buffer, DRAM, device, devRead, mem, pattern } from "./helpers.js";
 
 function bootMm() {
@@ -15,8 +15,10 @@ function bootMm() {
 describe("cpuInit, cpuOf, cpuExit", () => {
   it("defaults: ideal mode, 32-byte lines; stored in the kernel and plugged into mm", () => {
     const { kernel, mm } = bootMm();
+    expect(tryCpuOf(kernel)).toBeUndefined();
     const cpu = cpuInit(kernel);
     expect(cpuOf(kernel)).toBe(cpu);
+    expect(tryCpuOf(kernel)).toBe(cpu);
     expect([cpu.mode, cpu.lineSize, cpu.capacity, cpu.checker.strict]).toEqual([
       "ideal",
       32,

@@ -143,7 +143,7 @@ export class Bus {
       } catch (e) {
         dev.driver = null;
         dev.driverData = null;
-        this.kernel._notifyDevice("unbound_driver", dev);
+        this.kernel._notifyDevice("driver_not_bound", dev);
         if (isKernelError(e, "EPROBE_DEFER")) {
           this.#deferred.add(dev);
           return false;

@@ -22,8 +22,8 @@ export interface Task {
 
 /**
  * Bus notifier events (`BUS_NOTIFY_*` in include/linux/device/bus.h), for every bus of a kernel:
- * a device was added or is being deleted, a driver is about to bind / has bound, is about to
- * unbind / has unbound.
+ * a device was added or is being deleted, a driver is about to bind / has bound / failed to
+ * bind (`BUS_NOTIFY_DRIVER_NOT_BOUND`), is about to unbind / has unbound.
  */
 export type DeviceEvent =
   | "add_device"
@@ -31,7 +31,8 @@ export type DeviceEvent =
   | "bind_driver"
   | "bound_driver"
   | "unbind_driver"
-  | "unbound_driver";
+  | "unbound_driver"
+  | "driver_not_bound";
 
 /** A bus notifier callback; it must not throw (errors are a `KernelBug`). */
 export type DeviceNotifier = (event: DeviceEvent, dev: Device) => void;

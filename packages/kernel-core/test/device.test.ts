@@ -90,6 +90,8 @@ describe("devices, buses and drivers", () => {
     const k = createKernel();
     const bus = busRegister(k, "platform");
     const rec = new TraceRecorder(k.trace);
+    const events: string[] = [];
+    k.onDeviceEvent((ev) => events.push(ev));
     driverRegister(bus, {
       name: "mfc",
       probe: () => {
@@ -100,6 +102,7 @@ describe("devices, buses and drivers", () => {
     expect(deviceRegister(dev, bus)).toBe(false);
     expect(dev.driver).toBeNull();
     expect(rec.of("device_probe_failed")[0]?.data).toEqual({ device: "mfc", driver: "mfc", errno: "ENOMEM" });
+    expect(events).toEqual(["add_device", "bind_driver", "driver_not_bound"]);
   });
 
   it("EPROBE_DEFER retries after another device binds", () => {

@@ -371,6 +371,23 @@ export class Buddy {
     for (let k = 0; k < n; k++) this.putPage(pfn + k);
   }
 
+  /**
+   * `split_page`: turns an allocated order-N block into 2^N independent pages, each freed by its
+   * own `putPage` (or `freePages(pfn + k, 0)`). A `KernelBug` unless `pfn` heads an allocated
+   * block of that order.
+   */
+  splitPage(pfn: number, order: number): void {
+    const f = this.#f;
+    const i = this.#checkAllocated(pfn, "split_page");
+    if ((f.flags[i]! & PG_head) === 0 || f.order[i] !== order) {
+      throw new KernelBug(`split_page: pfn ${hex(pfn)} is not the head of an order-${order} block`);
+    }
+    for (let k = 0; k < 1 << order; k++) {
+      f.flags[i + k] = f.flags[i + k]! | PG_head;
+      f.order[i + k] = 0;
+    }
+  }
+
   /** `get_page`: takes a reference on an allocated page (a `KernelBug` on a free page). */
   getPage(pfn: number): void {
     const i = this.#checkAllocated(pfn, "get_page");

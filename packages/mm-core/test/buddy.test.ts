@@ -78,6 +78,22 @@ describe("buddy allocator", () => {
     expect(b.nrFreePages).toBe(start);
   });
 
+  it("split_page: an order-2 block becomes four pages freed one by one", () => {
+    const { mm } = bootMm({ size: 8 * SZ_1M });
+    const b = mm.buddy;
+    const start = b.nrFreePages;
+    const p = b.allocPages(2, GFP_KERNEL)!;
+    expect(() => b.splitPage(p, 1)).toThrow(KernelBug);
+    b.splitPage(p, 2);
+    b.freePages(p + 3, 0);
+    b.freePages(p + 1, 0);
+    expect(b.nrFreePages).toBe(start - 2);
+    b.putPage(p);
+    b.putPage(p + 2);
+    expect(b.nrFreePages).toBe(start);
+    expect(b.buddyinfo().find((z) => z.zone === "Normal")!.free[MAX_PAGE_ORDER]).toBe(2);
+  });
+
   it("a double free or a put on a free page is a KernelBug", () => {
     const { mm } = bootMm({ size: 8 * SZ_1M });
     const p = mm.buddy.allocPages(0, GFP_KERNEL)!;
