@@ -12,6 +12,10 @@
  * node i holds `child[IB]`, `key[IB]` (min lo) and `max[IB]` (max gap) at `i * IB`. Leaf and
  * internal ids start at 1.
  *
+ * The IOVA domains no longer use it: their index is `IovaSpace` (iova-space.ts), whose cost
+ * does not grow with the number of live ranges (this tree's random lookups miss the cache once
+ * hundreds of thousands are live). It stays, with its tests, as an ordered-range index.
+ *
  * @module
  */
 import { KernelBug } from "@umm/kernel-core";

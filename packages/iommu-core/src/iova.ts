@@ -4,13 +4,14 @@
  * ("magazines") that make small allocations cheap. dma-iommu keeps one `IovaDomain` per DMA
  * domain; units are pfns of `granule` bytes.
  *
- * The search is O(log n): an augmented balanced tree where every node knows the largest free gap
- * in its subtree finds the highest gap that fits below the limit without walking the ranges.
+ * The index is the pfn space itself (`IovaSpace`): a sparse radix tree of allocation bitmaps
+ * whose nodes know their longest free run, so the highest fit below the limit is found top-down
+ * in a few levels, at a cost that does not grow with the number of live ranges.
  *
  * @module
  */
 import { hex, type Kernel, KernelBug, KernelError, type Tracepoint } from "@umm/kernel-core";
-import { IovaTree } from "./iova-tree.js";
+import { IovaSpace } from "./iova-space.js";
 import "./trace.js";
 
 /** Caches exist for sizes of 2^0 .. 2^(IOVA_RANGE_CACHE_MAX_SIZE - 1) pages (1 .. 32). */
@@ -72,7 +73,7 @@ class IovaDomainImpl implements IovaDomain {
   readonly shift: number;
   readonly startPfn: number;
   readonly dma32bitPfn: number;
-  readonly tree = new IovaTree();
+  readonly tree = new IovaSpace();
   readonly rcaches: Rcache[] = [];
   /** pfns parked in the caches, to catch a double free */
   readonly cachedPfns = new Set<number>();
@@ -86,7 +87,6 @@ class IovaDomainImpl implements IovaDomain {
     this.shift = Math.log2(granule);
     this.startPfn = startPfn;
     this.dma32bitPfn = 2 ** (32 - this.shift);
-    this.tree.insert(IOVA_ANCHOR, IOVA_ANCHOR);
     for (let i = 0; i < IOVA_RANGE_CACHE_MAX_SIZE; i++) {
       this.rcaches.push({ loaded: new Magazine(), prev: new Magazine(), depot: [] });
     }
@@ -204,7 +204,7 @@ export function allocIova(
 /** Removes the range containing `pfn` from the tree (no trace); false when none. */
 function removeRange(d: IovaDomainImpl, pfn: number): boolean {
   if (pfn >= IOVA_ANCHOR || !d.tree.remove(pfn)) return false;
-  d.livePages -= d.tree.removedHi - d.tree.removedLo + 1;
+  d.livePages -= d.tree.foundHi - d.tree.foundLo + 1;
   return true;
 }
 
@@ -218,7 +218,7 @@ export function freeIova(iovad: IovaDomain, pfn: number): void {
   if (d.cachedPfns.has(pfn))
     throw new KernelBug(`freeIova of pfn ${hex(pfn)}, which sits in the range cache`);
   if (!removeRange(d, pfn)) return;
-  if (d.tpFree?.enabled) d.tpFree.emit({ pfn_lo: d.tree.removedLo, pfn_hi: d.tree.removedHi });
+  if (d.tpFree?.enabled) d.tpFree.emit({ pfn_lo: d.tree.foundLo, pfn_hi: d.tree.foundHi });
 }
 
 /** `find_iova`: the allocated range containing `pfn`, or null. */
@@ -226,8 +226,7 @@ export function findIova(iovad: IovaDomain, pfn: number): IovaRange | null {
   const d = impl(iovad);
   checkPfn(pfn, "pfn");
   if (pfn >= IOVA_ANCHOR) return null;
-  const x = d.tree.find(pfn);
-  return x === 0 ? null : { pfnLo: d.tree.lo(x), pfnHi: d.tree.hi(x) };
+  return d.tree.find(pfn) ? { pfnLo: d.tree.foundLo, pfnHi: d.tree.foundHi } : null;
 }
 
 /**
@@ -244,9 +243,9 @@ export function reserveIova(iovad: IovaDomain, pfnLo: number, pfnHi: number): Io
   if (pfnHi >= IOVA_ANCHOR) throw new KernelError("EINVAL", `pfnHi ${hex(pfnHi)} is too high`);
   const t = d.tree;
   let lo = pfnLo;
-  for (let x = t.firstEndingAtOrAfter(lo); x !== 0 && t.lo(x) <= pfnHi; x = t.firstEndingAtOrAfter(lo)) {
-    const xlo = t.lo(x);
-    const xhi = t.hi(x);
+  while (t.firstEndingAtOrAfter(lo) && t.foundLo <= pfnHi) {
+    const xlo = t.foundLo;
+    const xhi = t.foundHi;
     if (lo < xlo) {
       t.extendDown(xlo, lo);
       d.livePages += xlo - lo;
@@ -275,7 +274,7 @@ export function putIovaDomain(iovad: IovaDomain): void {
 /** What the domain holds: live ranges (the anchor excluded), their bytes, ranges in the caches. */
 export function iovaStats(iovad: IovaDomain): IovaStats {
   const d = impl(iovad);
-  return { live: d.tree.size - 1, bytes: d.livePages * d.granule, cached: d.cachedPfns.size };
+  return { live: d.tree.size, bytes: d.livePages * d.granule, cached: d.cachedPfns.size };
 }
 
 // ---- range caches ----
@@ -405,10 +404,9 @@ export function freeIovaFast(iovad: IovaDomain, pfn: number, size: number): void
   checkPfn(pfn, "pfn");
   checkPages(size);
   if (d.cachedPfns.has(pfn)) throw new KernelBug(`freeIovaFast of pfn ${hex(pfn)} twice (already cached)`);
-  const x = pfn < IOVA_ANCHOR ? d.tree.find(pfn) : 0;
-  if (x === 0 || d.tree.lo(x) !== pfn)
+  if (!(pfn < IOVA_ANCHOR && d.tree.find(pfn)) || d.tree.foundLo !== pfn)
     throw new KernelBug(`freeIovaFast of pfn ${hex(pfn)}, not the start of a live IOVA`);
-  const have = d.tree.hi(x) - pfn + 1;
+  const have = d.tree.foundHi - pfn + 1;
   const want = size < 2 ** (IOVA_RANGE_CACHE_MAX_SIZE - 1) ? roundupPow2(size) : size;
   if (have !== want) {
     throw new KernelBug(`freeIovaFast of pfn ${hex(pfn)} with size ${size}: the range has ${have} frames`);
@@ -417,7 +415,7 @@ export function freeIovaFast(iovad: IovaDomain, pfn: number, size: number): void
   if (!rcacheInsert(d, pfn, size)) removeRange(d, pfn);
 }
 
-/** @internal the tree behind a domain, for invariant checks in tests */
-export function iovaTreeOf(iovad: IovaDomain): IovaTree {
+/** @internal the index behind a domain, for invariant checks in tests */
+export function iovaTreeOf(iovad: IovaDomain): IovaSpace {
   return impl(iovad).tree;
 }

@@ -20,6 +20,16 @@ import {
   type IommuSgEntry,
 } from "./types.js";
 
+/**
+ * `x mod a` for an address `x` (a safe non-negative integer) and a power of two `a`: integer
+ * operations while both fit in 32 bits, else an exact power-of-two division. (`%` on numbers
+ * past 2^30, which V8 keeps as doubles, is a slow floating-point remainder.)
+ */
+function modPow2(x: number, a: number): number {
+  if (x <= 0xffffffff && a <= 0x80000000) return (x >>> 0) & (a - 1);
+  return x - Math.floor(x / a) * a;
+}
+
 /** Page sizes of a bitmap, ascending (bits 0..52). */
 export function pgsizesOf(bitmap: number): number[] {
   const out: number[] = [];
@@ -30,11 +40,21 @@ export function pgsizesOf(bitmap: number): number[] {
   return out;
 }
 
-/** The domain's page sizes, ascending, recomputed when the driver changed its bitmap. */
+/**
+ * The domain's page sizes, ascending, recomputed when the driver changed its bitmap (with
+ * `p.minPgsize`, `p.minShift` and `p.oneStepMax`).
+ */
 function sizesOf(p: DomainPriv, domain: IommuDomain): number[] {
   if (p.bitmap !== domain.pgsizeBitmap) {
-    p.sizes = pgsizesOf(domain.pgsizeBitmap);
+    const sizes = pgsizesOf(domain.pgsizeBitmap);
+    p.sizes = sizes;
     p.bitmap = domain.pgsizeBitmap;
+    p.minPgsize = sizes[0] ?? 0;
+    let shift = 0;
+    while (2 ** shift < p.minPgsize) shift++;
+    p.minShift = shift;
+    // below the second size only the smallest fits; kept a small integer (2^30 - 1 at most)
+    p.oneStepMax = Math.min((sizes[1] ?? 2 ** 53) - 1, 0x3fffffff);
   }
   return p.sizes;
 }
@@ -51,7 +71,7 @@ function pgsizeStep(sizes: readonly number[], iova: number, paddr: number, size:
   let next = 0;
   for (let i = 0; i < sizes.length; i++) {
     const s = sizes[i] as number;
-    if (s <= size && iova % s === 0 && paddr % s === 0) pgsize = s;
+    if (s <= size && modPow2(iova, s) === 0 && modPow2(paddr, s) === 0) pgsize = s;
     else {
       next = s;
       break;
@@ -63,11 +83,14 @@ function pgsizeStep(sizes: readonly number[], iova: number, paddr: number, size:
     );
   }
   let span = size;
-  if (next !== 0 && iova % next === paddr % next) {
-    // Both addresses can reach the next page size together: stop at its boundary if a whole
-    // page of it still fits after that, so the next step can use it.
-    const offset = next - (iova % next);
-    if (offset + next <= size) span = offset;
+  if (next !== 0) {
+    const io = modPow2(iova, next);
+    if (io === modPow2(paddr, next)) {
+      // Both addresses can reach the next page size together: stop at its boundary if a whole
+      // page of it still fits after that, so the next step can use it.
+      const offset = next - io;
+      if (offset + next <= size) span = offset;
+    }
   }
   stepPgsize = pgsize;
   stepCount = Math.floor(span / pgsize);
@@ -132,7 +155,13 @@ export function iommuIotlbGatherAddPage(
 /** `iommu_iotlb_sync`: hands `gather` to the driver's `iotlbSync` (if any), then empties it. */
 export function iommuIotlbSync(domain: IommuDomain, gather: IommuIotlbGather): void {
   domainPriv(domain);
-  domain.ops.iotlbSync?.(domain, gather);
+  syncGather(domain, gather);
+}
+
+/** `iommuIotlbSync` for a domain already checked. */
+function syncGather(domain: IommuDomain, gather: IommuIotlbGather): void {
+  const sync = domain.ops.iotlbSync;
+  if (sync) sync(domain, gather);
   gatherReset(gather);
 }
 
@@ -152,26 +181,81 @@ function isAddr(x: number): boolean {
 
 /** Throws EINVAL / ENODEV for a map the domain cannot take (`__iommu_map`'s checks). */
 function checkDomainMaps(domain: IommuDomain): void {
+  if (
+    (domain.type & 0x1) /* __IOMMU_DOMAIN_PAGING */ === 0 ||
+    !domain.ops.mapPages ||
+    domain.pgsizeBitmap === 0
+  ) {
+    throwDomainMaps(domain);
+  }
+}
+
+function throwDomainMaps(domain: IommuDomain): never {
   if ((domain.type & __IOMMU_DOMAIN_PAGING) === 0) {
     throw new KernelError("EINVAL", `domain type ${domain.type} is not a paging domain`);
   }
-  if (!domain.ops.mapPages || domain.pgsizeBitmap === 0) {
-    throw new KernelError("ENODEV", "the domain cannot map (no mapPages or an empty pgsizeBitmap)");
-  }
+  throw new KernelError("ENODEV", "the domain cannot map (no mapPages or an empty pgsizeBitmap)");
+}
+
+/**
+ * True when `a`, `b` and `c` (safe non-negative integers) are multiples of the power of two
+ * `min`. (Callers test the usual case inline: below 2^32, `((a | b | c) & (min - 1)) === 0`, as
+ * the low bits survive ToInt32.)
+ */
+function aligned3Wide(a: number, b: number, c: number, min: number): boolean {
+  return (modPow2(a, min) | modPow2(b, min) | modPow2(c, min)) === 0;
 }
 
 /** Throws EINVAL for addresses or a size that are invalid or unaligned to `min`. */
 function checkMapArgs(what: string, iova: number, paddr: number, size: number, min: number): void {
+  // The usual request, below 4 GiB: `x >>> 0 === x` says "an integer in [0, 2^32)" in one test.
+  // (2^32 and 2^53 are written out: a bundled module's constants are variables.)
+  if (
+    iova >>> 0 === iova &&
+    paddr >>> 0 === paddr &&
+    size >>> 0 === size &&
+    size !== 0 &&
+    iova + size <= 0x100000000 &&
+    paddr + size <= 0x100000000 &&
+    min <= 0x80000000 &&
+    ((iova | paddr | size) & (min - 1)) === 0
+  ) {
+    return;
+  }
+  checkMapArgsAny(what, iova, paddr, size, min);
+}
+
+/** `checkMapArgs` for any values. */
+function checkMapArgsAny(what: string, iova: number, paddr: number, size: number, min: number): void {
+  if (
+    !(
+      isAddr(iova) &&
+      isAddr(paddr) &&
+      isAddr(size) &&
+      size !== 0 &&
+      iova + size <= 9007199254740992 &&
+      paddr + size <= 9007199254740992 &&
+      (iova + size <= 0x100000000 && paddr + size <= 0x100000000 && min <= 0x80000000
+        ? ((iova | paddr | size) & (min - 1)) === 0
+        : aligned3Wide(iova, paddr, size, min))
+    )
+  ) {
+    throwMapArgs(what, iova, paddr, size, min);
+  }
+}
+
+/** `checkMapArgs` found something wrong: throws the error for the first problem. */
+function throwMapArgs(what: string, iova: number, paddr: number, size: number, min: number): never {
   if (!isAddr(iova)) throw new KernelError("EINVAL", `${what}iova ${String(iova)} is not an address`);
   if (!isAddr(paddr)) throw new KernelError("EINVAL", `${what}pa ${String(paddr)} is not an address`);
   if (!isAddr(size) || size === 0) {
     throw new KernelError("EINVAL", `${what}size ${String(size)} is not a positive number of bytes`);
   }
-  const bad: string[] = [];
-  if (iova % min !== 0) bad.push(`iova ${hex(iova)}`);
-  if (paddr % min !== 0) bad.push(`pa ${hex(paddr)}`);
-  if (size % min !== 0) bad.push(`size ${hex(size)}`);
-  if (bad.length > 0) {
+  if ((modPow2(iova, min) | modPow2(paddr, min) | modPow2(size, min)) !== 0) {
+    const bad: string[] = [];
+    if (modPow2(iova, min) !== 0) bad.push(`iova ${hex(iova)}`);
+    if (modPow2(paddr, min) !== 0) bad.push(`pa ${hex(paddr)}`);
+    if (modPow2(size, min) !== 0) bad.push(`size ${hex(size)}`);
     throw new KernelError(
       "EINVAL",
       `${what}unaligned: ${bad.join(", ")} ${bad.length > 1 ? "are" : "is"} not aligned to the smallest page size ${hex(min)} (iova ${hex(iova)} pa ${hex(paddr)} size ${hex(size)})`,
@@ -183,11 +267,15 @@ function checkMapArgs(what: string, iova: number, paddr: number, size: number, m
       `${what}iova ${hex(iova)} / pa ${hex(paddr)} + size ${hex(size)} overflows`,
     );
   }
+  throw new KernelBug("checkMapArgs: no problem found");
 }
 
 function checkProt(prot: number): void {
-  if (!Number.isInteger(prot) || prot < 0)
-    throw new KernelError("EINVAL", `prot ${String(prot)} is not a flag set`);
+  if (!(Number.isInteger(prot) && prot >= 0)) throwProt(prot);
+}
+
+function throwProt(prot: number): never {
+  throw new KernelError("EINVAL", `prot ${String(prot)} is not a flag set`);
 }
 
 /**
@@ -202,11 +290,43 @@ function mapRun(
   size: number,
   prot: number,
 ): void {
-  const sizes = sizesOf(p, domain);
+  if (size <= p.oneStepMax && p.bitmap === domain.pgsizeBitmap) {
+    // Below the second page size only the smallest fits (the addresses are aligned to it and
+    // `size` is a multiple of it): `iommu_pgsize`'s answer without its loop, the count by a
+    // shift (no division). Nothing is mapped yet: a failure has nothing to roll back.
+    const done = domain.ops.mapPages!(domain, iova, paddr, p.minPgsize, size >>> p.minShift, prot);
+    if (done !== size) mapRunOn(domain, p, iova, paddr, size, prot, done);
+  } else mapRest(domain, p, iova, paddr, size, prot, 0);
+  if (p.tpMap.enabled) traceMap(p, iova, paddr, size);
+}
+
+/** `mapRun` after a first step that mapped `done` bytes, not all of them. */
+function mapRunOn(
+  domain: IommuDomain,
+  p: DomainPriv,
+  iova: number,
+  paddr: number,
+  size: number,
+  prot: number,
+  done: number,
+): void {
+  checkMapped(done, size / p.minPgsize, p.minPgsize, iova);
+  mapRest(domain, p, iova, paddr, size, prot, done);
+}
+
+/** `mapRun` from `done` bytes on, step by step (`iommu_pgsize`), rolling back on a failure. */
+function mapRest(
+  domain: IommuDomain,
+  p: DomainPriv,
+  iova: number,
+  paddr: number,
+  size: number,
+  prot: number,
+  done: number,
+): void {
   const mapPages = domain.ops.mapPages!;
-  let done = 0;
   while (done < size) {
-    pgsizeStep(sizes, iova + done, paddr + done, size - done);
+    pgsizeStep(sizesOf(p, domain), iova + done, paddr + done, size - done);
     const pgsize = stepPgsize;
     const count = stepCount;
     let mapped: number;
@@ -216,22 +336,35 @@ function mapRun(
       if (done > 0) unmapSynced(domain, p, iova, done);
       throw e;
     }
-    if (!(mapped > 0 && mapped % pgsize === 0 && mapped <= pgsize * count)) {
-      throw new KernelBug(
-        `mapPages returned ${String(mapped)} for ${count} page(s) of ${hex(pgsize)} at iova ${hex(iova + done)}`,
-      );
-    }
+    checkMapped(mapped, count, pgsize, iova + done);
     done += mapped;
   }
-  const tp = p.state.tp.map;
-  if (tp.enabled) tp.emit({ iova, paddr, size });
+}
+
+function traceMap(p: DomainPriv, iova: number, paddr: number, size: number): void {
+  p.tpMap.emit({ iova, paddr, size });
+}
+
+function traceUnmap(p: DomainPriv, iova: number, size: number, unmapped: number): void {
+  p.tpUnmap.emit({ iova, size, unmapped_size: unmapped });
+}
+
+/** What `mapPages` returned must be a positive multiple of `pgsize`, at most `count` pages. */
+function checkMapped(mapped: number, count: number, pgsize: number, iova: number): void {
+  if (!(mapped > 0 && mapped <= pgsize * count && isAddr(mapped) && modPow2(mapped, pgsize) === 0)) {
+    throwMapped(mapped, count, pgsize, iova);
+  }
+}
+
+function throwMapped(mapped: number, count: number, pgsize: number, iova: number): never {
+  throw new KernelBug(
+    `mapPages returned ${String(mapped)} for ${count} page(s) of ${hex(pgsize)} at iova ${hex(iova)}`,
+  );
 }
 
 /** Rollback helper: unmaps `[iova, iova + size)` and syncs the IOTLB. */
 function unmapSynced(domain: IommuDomain, p: DomainPriv, iova: number, size: number): void {
-  const gather = iommuIotlbGatherInit();
-  const n = unmapInner(domain, p, iova, size, gather);
-  iommuIotlbSync(domain, gather);
+  const n = unmapAndSync(domain, p, iova, size);
   if (n < size) iommuWarn(p.state, `rollback unmapped ${hex(n)} of ${hex(size)} bytes at iova ${hex(iova)}`);
 }
 
@@ -248,10 +381,11 @@ function unmapSynced(domain: IommuDomain, p: DomainPriv, iova: number, size: num
 export function iommuMap(domain: IommuDomain, iova: number, paddr: number, size: number, prot: number): void {
   const p = domainPriv(domain);
   checkDomainMaps(domain);
-  checkMapArgs("", iova, paddr, size, sizesOf(p, domain)[0] as number);
+  if (p.bitmap !== domain.pgsizeBitmap) sizesOf(p, domain);
+  checkMapArgs("", iova, paddr, size, p.minPgsize);
   checkProt(prot);
   mapRun(domain, p, iova, paddr, size, prot);
-  syncMap(domain, p, iova, size);
+  if (domain.ops.iotlbSyncMap) syncMap(domain, p, iova, size);
 }
 
 function syncMap(domain: IommuDomain, p: DomainPriv, iova: number, size: number): void {
@@ -332,34 +466,119 @@ function unmapInner(
   size: number,
   gather: IommuIotlbGather,
 ): number {
-  if ((domain.type & __IOMMU_DOMAIN_PAGING) === 0) return 0;
   const unmapPages = domain.ops.unmapPages;
-  if (!unmapPages || domain.pgsizeBitmap === 0) {
-    iommuWarn(p.state, "unmap on a domain without unmapPages or page sizes");
-    return 0;
+  const min = p.minPgsize;
+  // The usual request: a paging domain, page sizes as computed, below the second page size and
+  // aligned to the smallest below 4 GiB: one step of the smallest pages.
+  if (
+    (domain.type & 0x1) /* __IOMMU_DOMAIN_PAGING */ === 0 ||
+    !unmapPages ||
+    domain.pgsizeBitmap !== p.bitmap ||
+    domain.pgsizeBitmap === 0 ||
+    size === 0 ||
+    size > p.oneStepMax ||
+    iova + size > 0x100000000 ||
+    min > 0x80000000 ||
+    ((iova | size) & (min - 1)) !== 0
+  ) {
+    return unmapAny(domain, p, iova, size, gather);
   }
-  const sizes = sizesOf(p, domain);
-  const min = sizes[0] as number;
-  if (iova % min !== 0 || size % min !== 0) {
-    iommuWarn(p.state, `unaligned: iova ${hex(iova)} size ${hex(size)} min_pagesz ${hex(min)}`);
-    return 0;
-  }
-  let unmapped = 0;
-  while (unmapped < size) {
-    pgsizeStep(sizes, iova + unmapped, iova + unmapped, size - unmapped);
-    const n = unmapPages(domain, iova + unmapped, stepPgsize, stepCount, gather);
-    if (!(n >= 0)) throw new KernelBug(`unmapPages returned ${String(n)} at iova ${hex(iova + unmapped)}`);
-    if (n === 0) break;
-    unmapped += n;
-  }
-  const tp = p.state.tp.unmap;
-  if (tp.enabled) tp.emit({ iova, size, unmapped_size: unmapped });
+  let unmapped = unmapPages(domain, iova, min, size >>> p.minShift, gather);
+  if (!(unmapped >= 0)) throwUnmapped(unmapped, iova);
+  if (unmapped !== 0 && unmapped < size) unmapped = unmapRest(domain, p, iova, size, gather, unmapped);
+  if (p.tpUnmap.enabled) traceUnmap(p, iova, size, unmapped);
   return unmapped;
 }
 
+/** `unmapInner` for any request: the checks and sentinels of `__iommu_unmap`, then its steps. */
+function unmapAny(
+  domain: IommuDomain,
+  p: DomainPriv,
+  iova: number,
+  size: number,
+  gather: IommuIotlbGather,
+): number {
+  if ((domain.type & 0x1) /* __IOMMU_DOMAIN_PAGING */ === 0) return 0;
+  const unmapPages = domain.ops.unmapPages;
+  if (!unmapPages || domain.pgsizeBitmap === 0)
+    return warnUnmap(p, "unmap on a domain without unmapPages or page sizes");
+  if (p.bitmap !== domain.pgsizeBitmap) sizesOf(p, domain);
+  const min = p.minPgsize;
+  if (
+    !(iova + size <= 0x100000000 && min <= 0x80000000
+      ? ((iova | size) & (min - 1)) === 0
+      : aligned3Wide(iova, size, 0, min))
+  ) {
+    return warnUnaligned(p, iova, size, min);
+  }
+  let unmapped: number;
+  if (size !== 0 && size <= p.oneStepMax) {
+    // the first step of a request below the second page size: smallest pages only (as in mapRun)
+    unmapped = unmapPages(domain, iova, min, size >>> p.minShift, gather);
+    if (!(unmapped >= 0)) throwUnmapped(unmapped, iova);
+    if (unmapped !== 0 && unmapped < size) unmapped = unmapRest(domain, p, iova, size, gather, unmapped);
+  } else unmapped = unmapRest(domain, p, iova, size, gather, 0);
+  if (p.tpUnmap.enabled) traceUnmap(p, iova, size, unmapped);
+  return unmapped;
+}
+
+/** `unmapInner` from `unmapped` bytes on, step by step (`iommu_pgsize`) until a hole. */
+function unmapRest(
+  domain: IommuDomain,
+  p: DomainPriv,
+  iova: number,
+  size: number,
+  gather: IommuIotlbGather,
+  unmapped: number,
+): number {
+  const unmapPages = domain.ops.unmapPages!;
+  while (unmapped < size) {
+    pgsizeStep(sizesOf(p, domain), iova + unmapped, iova + unmapped, size - unmapped);
+    const n = unmapPages(domain, iova + unmapped, stepPgsize, stepCount, gather);
+    if (!(n >= 0)) throwUnmapped(n, iova + unmapped);
+    if (n === 0) break;
+    unmapped += n;
+  }
+  return unmapped;
+}
+
+function warnUnmap(p: DomainPriv, message: string): number {
+  iommuWarn(p.state, message);
+  return 0;
+}
+
+function warnUnaligned(p: DomainPriv, iova: number, size: number, min: number): number {
+  return warnUnmap(p, `unaligned: iova ${hex(iova)} size ${hex(size)} min_pagesz ${hex(min)}`);
+}
+
+function throwUnmapped(n: number, iova: number): never {
+  throw new KernelBug(`unmapPages returned ${String(n)} at iova ${hex(iova)}`);
+}
+
+/**
+ * Unmaps and syncs through the domain's spare gather (no allocation). The gather is taken while
+ * in use: an unmap further down the stack (a driver unmapping from its own callbacks), or the
+ * next one after an exception left it out, makes a fresh one, which becomes the spare.
+ */
+function unmapAndSync(domain: IommuDomain, p: DomainPriv, iova: number, size: number): number {
+  let gather = p.gather;
+  if (gather === null) gather = iommuIotlbGatherInit();
+  else p.gather = null;
+  const n = unmapInner(domain, p, iova, size, gather);
+  syncGather(domain, gather); // leaves it empty
+  p.gather = gather;
+  return n;
+}
+
 function checkUnmapArgs(iova: number, size: number): void {
+  if (!((iova >>> 0 === iova || isAddr(iova)) && (size >>> 0 === size || isAddr(size)))) {
+    throwUnmapArgs(iova, size);
+  }
+}
+
+function throwUnmapArgs(iova: number, size: number): never {
   if (!isAddr(iova)) throw new KernelError("EINVAL", `iova ${String(iova)} is not an address`);
-  if (!isAddr(size)) throw new KernelError("EINVAL", `size ${String(size)} is not a number of bytes`);
+  throw new KernelError("EINVAL", `size ${String(size)} is not a number of bytes`);
 }
 
 /**
@@ -372,10 +591,7 @@ function checkUnmapArgs(iova: number, size: number): void {
 export function iommuUnmap(domain: IommuDomain, iova: number, size: number): number {
   const p = domainPriv(domain);
   checkUnmapArgs(iova, size);
-  const gather = iommuIotlbGatherInit();
-  const n = unmapInner(domain, p, iova, size, gather);
-  iommuIotlbSync(domain, gather);
-  return n;
+  return unmapAndSync(domain, p, iova, size);
 }
 
 /**

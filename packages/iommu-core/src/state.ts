@@ -5,7 +5,7 @@
  * @module
  */
 import { type Device, defineSlot, type Kernel, KernelBug, type Tracepoint } from "@umm/kernel-core";
-import type { IommuDevice, IommuDomain, IommuFwspec, IommuGroup } from "./types.js";
+import type { IommuDevice, IommuDomain, IommuFwspec, IommuGroup, IommuIotlbGather } from "./types.js";
 import "./trace.js";
 
 /** A group: the exported `IommuGroup` view with the fields the core mutates. */
@@ -130,9 +130,29 @@ export interface DomainPriv {
   bitmap: number;
   /** page sizes of `bitmap`, ascending */
   sizes: number[];
+  /** the smallest of them (0: none) */
+  minPgsize: number;
+  /** log2(minPgsize) */
+  minShift: number;
+  /** the largest size below the second smallest page size, at most 2^30 - 1 (a small integer) */
+  oneStepMax: number;
+  /** the `iommu_map` / `iommu_unmap` tracepoints (looked up once) */
+  readonly tpMap: Tracepoint<"iommu_map">;
+  readonly tpUnmap: Tracepoint<"iommu_unmap">;
+  /** an empty gather for `iommuUnmap` to collect into; null while one is using it */
+  gather: IommuIotlbGather | null;
 }
 
-const DOMAINS = new WeakMap<IommuDomain, DomainPriv>();
+/**
+ * Where the record lives: a non-enumerable property of the domain object itself (one property
+ * load on every map and unmap, where a WeakMap lookup hashes). Symbol-keyed, so nothing outside
+ * the core can name it; non-enumerable, so it does not show in the domain's keys or equality.
+ */
+const PRIV: unique symbol = Symbol("iommu-core domain");
+
+interface DomainWithPriv {
+  [PRIV]?: DomainPriv;
+}
 
 /** Records a domain the core just completed. */
 export function domainPrivInit(domain: IommuDomain, state: IommuState): DomainPriv {
@@ -143,20 +163,30 @@ export function domainPrivInit(domain: IommuDomain, state: IommuState): DomainPr
     freed: false,
     bitmap: -1,
     sizes: [],
+    minPgsize: 0,
+    minShift: 0,
+    oneStepMax: 0,
+    tpMap: state.tp.map,
+    tpUnmap: state.tp.unmap,
+    gather: { start: Number.MAX_SAFE_INTEGER, end: 0, pgsize: 0 },
   };
-  DOMAINS.set(domain, p);
+  Object.defineProperty(domain, PRIV, { value: p, writable: true, configurable: true, enumerable: false });
   return p;
 }
 
 /** The core's record of a live domain; a `KernelBug` for a freed or foreign one. */
 export function domainPriv(domain: IommuDomain): DomainPriv {
-  const p = DOMAINS.get(domain);
-  if (!p) throw new KernelBug("domain was not allocated by iommuDomainAlloc");
-  if (p.freed) throw new KernelBug("domain used after iommuDomainFree (use after free)");
+  const p = (domain as DomainWithPriv | null | undefined)?.[PRIV];
+  if (p === undefined || p.freed) throwDomainPriv(p);
   return p;
+}
+
+function throwDomainPriv(p: DomainPriv | undefined): never {
+  if (p === undefined) throw new KernelBug("domain was not allocated by iommuDomainAlloc");
+  throw new KernelBug("domain used after iommuDomainFree (use after free)");
 }
 
 /** The core's record of a domain, freed or not, or undefined. */
 export function domainPrivMaybe(domain: IommuDomain): DomainPriv | undefined {
-  return DOMAINS.get(domain);
+  return (domain as DomainWithPriv | null | undefined)?.[PRIV];
 }

@@ -72,7 +72,6 @@ import {
   SPAGE_SIZE,
   SPAGES_PER_LPAGE,
   SYSMMU_PGSIZE_BITMAP,
-  SYSMMU_SUPPORTED_PROT_BITS,
   type SysMmuPteFormat,
   sectionPhys,
   spagePhys,
@@ -97,7 +96,6 @@ import {
   REG_MMU_CTRL,
   REG_MMU_FLUSH,
   REG_MMU_FLUSH_ENTRY,
-  REG_MMU_STATUS,
   REG_MMU_VERSION,
   REG_PT_BASE_ADDR,
   REG_V5_INT_CLEAR,
@@ -202,6 +200,8 @@ export interface ExynosIommuState {
   identity: IommuDomain | null;
   /** @internal */
   readonly warn: Tracepoint<"sysmmu_warn">;
+  /** @internal `fmt.lv2Prot` as a typed array (an element of a frozen array is read through an IC) */
+  readonly lv2ProtBits: Int32Array;
 }
 
 /**
@@ -252,6 +252,7 @@ function stateFor(kernel: Kernel, mm: Mm, fmt: SysMmuPteFormat): ExynosIommuStat
     domains: new Set(),
     identity: null,
     warn: kernel.trace.tracepoint("sysmmu_warn"),
+    lv2ProtBits: Int32Array.from(fmt.lv2Prot),
   };
   kernel.setSlot(SLOT, st);
   return st;
@@ -266,17 +267,20 @@ function maybeDropState(st: ExynosIommuState): void {
 
 // ---- hardware access (only read32 / write32) -----------------------------------------------
 
+// The unmap path (block, poll, flush entry, unblock) spells its register offsets and values as
+// literals: a bundled module's constants are variables, loaded and checked on every use.
+
 function sysmmuUnblock(data: S5pSysmmu): void {
-  data.mmu.write32(REG_MMU_CTRL, CTRL_ENABLE);
+  data.mmu.write32(0x000 /* REG_MMU_CTRL */, 0x5 /* CTRL_ENABLE */);
 }
 
 /** `sysmmu_block`: block and poll MMU_STATUS up to 120 times; on failure unblock and say so. */
 function sysmmuBlock(data: S5pSysmmu): boolean {
   const mmu = data.mmu;
-  mmu.write32(REG_MMU_CTRL, CTRL_BLOCK);
+  mmu.write32(0x000 /* REG_MMU_CTRL */, 0x7 /* CTRL_BLOCK */);
   let i = 120;
-  while (i > 0 && (mmu.read32(REG_MMU_STATUS) & 1) === 0) --i;
-  if ((mmu.read32(REG_MMU_STATUS) & 1) === 0) {
+  while (i > 0 && (mmu.read32(0x008 /* REG_MMU_STATUS */) & 1) === 0) --i;
+  if ((mmu.read32(0x008 /* REG_MMU_STATUS */) & 1) === 0) {
     sysmmuUnblock(data);
     return false;
   }
@@ -289,19 +293,26 @@ function tlbInvalidateAll(data: S5pSysmmu): void {
 
 /** `__sysmmu_tlb_invalidate_entry`: `n` entry flushes from `iova`, or one v5 range flush. */
 function tlbInvalidateEntries(data: S5pSysmmu, iova: number, n: number): void {
+  if (n !== 1 && mmuMajVer(data.version) >= 5) {
+    tlbInvalidateRange(data, iova, n);
+    return;
+  }
+  const mmu = data.mmu;
+  const reg = data.variant.flushEntry;
+  for (let i = 0; i < n; i++) {
+    mmu.write32(reg, ((iova & ~0xfff) | 1) >>> 0);
+    iova += 0x1000; // SPAGE_SIZE
+  }
+}
+
+/** v5: one range flush of `n` pages from `iova`. */
+function tlbInvalidateRange(data: S5pSysmmu, iova: number, n: number): void {
   const mmu = data.mmu;
   const v = data.variant;
-  if (mmuMajVer(data.version) < 5 || n === 1) {
-    for (let i = 0; i < n; i++) {
-      mmu.write32(v.flushEntry, ((iova & ~0xfff) | 1) >>> 0);
-      iova += SPAGE_SIZE;
-    }
-  } else {
-    const start = (iova & ~0xfff) >>> 0;
-    mmu.write32(v.flushStart, start);
-    mmu.write32(v.flushEnd, start + (n - 1) * SPAGE_SIZE);
-    mmu.write32(v.flushRange, 1);
-  }
+  const start = (iova & ~0xfff) >>> 0;
+  mmu.write32(v.flushStart, start);
+  mmu.write32(v.flushEnd, start + (n - 1) * SPAGE_SIZE);
+  mmu.write32(v.flushRange, 1);
 }
 
 /** `__sysmmu_set_ptbase`: the table base (v5: its page number), then flush all. */
@@ -354,10 +365,27 @@ function tlbInvalidateFlpd(data: S5pSysmmu, iova: number): void {
  */
 function tlbInvalidateEntry(data: S5pSysmmu, iova: number, size: number): void {
   if (!data.active) return;
-  const maj = mmuMajVer(data.version);
-  let n = 1;
-  if (maj === 2) n = Math.min(size / SPAGE_SIZE, 64);
-  else if (maj >= 5) n = size / SPAGE_SIZE;
+  const maj = data.version >>> 7; // mmuMajVer
+  if (maj === 2 || maj >= 5) {
+    tlbInvalidateEntriesOf(data, iova, maj === 2 ? Math.min(size / 0x1000, 64) : size / 0x1000);
+    return;
+  }
+  flushEntryBlocked(data, iova);
+}
+
+/**
+ * v1, v3: block, one entry flush (the loop of __sysmmu_tlb_invalidate_entry with n = 1),
+ * unblock. One function for the three register writes, so that they compile together.
+ */
+function flushEntryBlocked(data: S5pSysmmu, iova: number): void {
+  if (sysmmuBlock(data)) {
+    data.mmu.write32(data.variant.flushEntry, ((iova & ~0xfff) | 1) >>> 0);
+    sysmmuUnblock(data);
+  }
+}
+
+/** `sysmmu_tlb_invalidate_entry` of `n` entries (v2) or pages (v5), blocked. */
+function tlbInvalidateEntriesOf(data: S5pSysmmu, iova: number, n: number): void {
   if (sysmmuBlock(data)) {
     tlbInvalidateEntries(data, iova, n);
     sysmmuUnblock(data);
@@ -453,7 +481,7 @@ function domainAllocPaging(st: ExynosIommuState): S5pDomain | null {
 
 /** Address of the lv2 entry of `iova` under link `sent`; points `st.mem.view` at it. */
 function pageEntry(st: ExynosIommuState, sent: number, iova: number): number {
-  return st.mem.index(lv2tableBase(st.fmt, sent) + lv2entOffset(iova) * 4);
+  return st.mem.word(lv2tableBase(st.fmt, sent) + lv2entOffset(iova) * 4);
 }
 
 function lv1entFault(st: ExynosIommuState, sent: number): boolean {
@@ -492,8 +520,16 @@ function lv1setSection(d: S5pDomain, iova: number, paddr: number, prot: number):
 /** `alloc_lv2entry`: the lv2 entry of `iova`, allocating its table (index into `st.mem.view`). */
 function allocLv2entry(d: S5pDomain, iova: number, size: number): number {
   const st = d.state;
+  const sent = d.lv1[lv1entOffset(iova)]!;
+  // the usual case first: a link to an lv2 table that is not the zero table
+  if ((sent & 3) === 1 && sent !== st.zeroLv2Link) return pageEntry(st, sent, iova);
+  return allocLv2table(d, iova, size, sent);
+}
+
+/** `alloc_lv2entry` without a table yet (or over a section: EADDRINUSE). */
+function allocLv2table(d: S5pDomain, iova: number, size: number, sent: number): number {
+  const st = d.state;
   const i = lv1entOffset(iova);
-  const sent = d.lv1[i]!;
   if (lv1entSection(sent)) {
     throw mapError(d, iova, size, `Trying mapping on ${hex(iova)} mapped with 1MiB page`);
   }
@@ -516,14 +552,24 @@ function allocLv2entry(d: S5pDomain, iova: number, size: number): number {
 function lv2setPage(d: S5pDomain, e: number, iova: number, paddr: number, size: number, prot: number): void {
   const st = d.state;
   const view = st.mem.view;
-  const i = lv1entOffset(iova);
-  if (size === SPAGE_SIZE) {
-    if (!lv2entFault(view[e]!))
-      throw mapError(d, iova, size, `Trying mapping on 4KiB@${hex(iova)} that is mapped`);
+  if (size === 0x1000 /* SPAGE_SIZE */) {
+    if (!lv2entFault(view[e]!)) throw mappedError(d, iova, size, "4KiB");
     view[e] = mkLv2entSpage(st.fmt, paddr, prot);
-    d.lv2entcnt[i]! -= 1;
+    d.lv2entcnt[lv1entOffset(iova)]! -= 1;
     return;
   }
+  lv2setLpage(d, e, iova, paddr, size, prot);
+}
+
+function mappedError(d: S5pDomain, iova: number, size: number, what: string): KernelError {
+  return mapError(d, iova, size, `Trying mapping on ${what}@${hex(iova)} that is mapped`);
+}
+
+/** `lv2set_page` of a 64 KiB page: 16 identical entries. */
+function lv2setLpage(d: S5pDomain, e: number, iova: number, paddr: number, size: number, prot: number): void {
+  const st = d.state;
+  const view = st.mem.view;
+  const i = lv1entOffset(iova);
   for (let k = 0; k < SPAGES_PER_LPAGE; k++) {
     if (!lv2entFault(view[e + k]!)) {
       throw mapError(d, iova, size, `Trying mapping on 64KiB@${hex(iova)} that is mapped`);
@@ -543,8 +589,31 @@ function mapPages(
   prot: number,
 ): number {
   const d = asDomain(domain);
-  const p = prot & SYSMMU_SUPPORTED_PROT_BITS;
-  if (pgsize === SECT_SIZE) lv1setSection(d, iova, paddr, p);
+  if (pgsize === 0x1000 /* SPAGE_SIZE */) {
+    // the usual case in a few lines: a free small-page entry of an lv2 table that exists
+    const st = d.state;
+    const i = lv1entOffset(iova);
+    const sent = d.lv1[i]!;
+    if ((sent & 3) === 1 && sent !== st.zeroLv2Link) {
+      const e = pageEntry(st, sent, iova);
+      const view = st.mem.view;
+      if (lv2entFault(view[e]!)) {
+        // mkLv2entSpage, with the state's access-bit table
+        const f = st.fmt;
+        const ent = (f.scale === 1 ? paddr : paddr / f.scale) >>> 0;
+        view[e] = (ent | st.lv2ProtBits[prot & 0x3 /* SYSMMU_SUPPORTED_PROT_BITS */]! | 2) >>> 0;
+        d.lv2entcnt[i]! -= 1;
+        return pgsize;
+      }
+    }
+  }
+  return mapPage(d, iova, paddr, pgsize, prot);
+}
+
+/** `exynos_iommu_map` of any page: a section, a table to allocate, EADDRINUSE. */
+function mapPage(d: S5pDomain, iova: number, paddr: number, pgsize: number, prot: number): number {
+  const p = prot & 0x3; // SYSMMU_SUPPORTED_PROT_BITS
+  if (pgsize === 0x100000 /* SECT_SIZE */) lv1setSection(d, iova, paddr, p);
   else {
     const e = allocLv2entry(d, iova, pgsize);
     lv2setPage(d, e, iova, paddr, pgsize, p);
@@ -564,48 +633,79 @@ function unmapPages(
   const st = d.state;
   const i = lv1entOffset(iova);
   const sent = d.lv1[i]!;
-  let size = pgsize;
-  if (lv1entSection(sent)) {
-    if (size < SECT_SIZE) {
-      warn(
-        st,
-        "exynos-iommu",
-        `Failed: size(${hex(size)}) @ ${hex(iova)} is smaller than page size ${hex(SECT_SIZE)}`,
-      );
-      return 0;
+  if ((sent & 3) === 1 && sent !== st.zeroLv2Link) {
+    // the usual case in a few lines: a small page of an lv2 table
+    const e = pageEntry(st, sent, iova);
+    const view = st.mem.view;
+    if (lv2entSmall(view[e]!)) {
+      view[e] = 0;
+      d.lv2entcnt[i]! += 1;
+      const clients = d.clients;
+      for (let k = 0; k < clients.length; k++) tlbInvalidateEntry(clients[k]!, iova, 0x1000);
+      return 0x1000; // SPAGE_SIZE
     }
-    d.lv1[i] = st.zeroLv2Link;
-    size = SECT_SIZE;
-  } else if (lv1entFault(st, sent)) {
-    if (size > SECT_SIZE) size = SECT_SIZE;
-  } else {
+  }
+  return unmapPage(d, iova, pgsize);
+}
+
+/** `exynos_iommu_unmap` of any entry: a hole, a large page, a section (or refused). */
+function unmapPage(d: S5pDomain, iova: number, pgsize: number): number {
+  const st = d.state;
+  const i = lv1entOffset(iova);
+  const sent = d.lv1[i]!;
+  let size = pgsize;
+  if ((sent & 3) === 1 && sent !== st.zeroLv2Link) {
+    // a link to an lv2 table (the cases are disjoint: the order of the tests is free)
     const e = pageEntry(st, sent, iova);
     const view = st.mem.view;
     const pent = view[e]!;
-    if (lv2entFault(pent)) size = SPAGE_SIZE;
+    if (lv2entFault(pent))
+      size = 0x1000; // SPAGE_SIZE
     else if (lv2entSmall(pent)) {
       view[e] = 0;
-      size = SPAGE_SIZE;
+      size = 0x1000;
       d.lv2entcnt[i]! += 1;
     } else {
-      if (size < LPAGE_SIZE) {
-        warn(
-          st,
-          "exynos-iommu",
-          `Failed: size(${hex(size)}) @ ${hex(iova)} is smaller than page size ${hex(LPAGE_SIZE)}`,
-        );
-        return 0;
-      }
-      // the large page's 16 entries start at its 64 KiB boundary
-      const first = e - (lv2entOffset(iova) % SPAGES_PER_LPAGE);
-      view.fill(0, first, first + SPAGES_PER_LPAGE);
-      size = LPAGE_SIZE;
-      d.lv2entcnt[i]! += SPAGES_PER_LPAGE;
+      size = unmapLpage(d, iova, e, size);
+      if (size === 0) return 0;
     }
+  } else {
+    size = unmapLv1(d, iova, size, sent);
+    if (size === 0) return 0;
   }
   const clients = d.clients;
   for (let k = 0; k < clients.length; k++) tlbInvalidateEntry(clients[k]!, iova, size);
   return size;
+}
+
+/** `exynos_iommu_unmap` where the lv1 entry `sent` is a section or a fault: the bytes it covers. */
+function unmapLv1(d: S5pDomain, iova: number, size: number, sent: number): number {
+  if (lv1entSection(sent)) {
+    if (size < SECT_SIZE) return refuseUnmap(d.state, iova, size, SECT_SIZE);
+    d.lv1[lv1entOffset(iova)] = d.state.zeroLv2Link;
+    return SECT_SIZE;
+  }
+  return Math.min(size, SECT_SIZE); // a fault entry
+}
+
+/** Unmaps the 64 KiB page whose entry `e` covers `iova`; 0 (refused) for a smaller `size`. */
+function unmapLpage(d: S5pDomain, iova: number, e: number, size: number): number {
+  if (size < LPAGE_SIZE) return refuseUnmap(d.state, iova, size, LPAGE_SIZE);
+  // the large page's 16 entries start at its 64 KiB boundary
+  const first = e - (lv2entOffset(iova) % SPAGES_PER_LPAGE);
+  d.state.mem.view.fill(0, first, first + SPAGES_PER_LPAGE);
+  d.lv2entcnt[lv1entOffset(iova)]! += SPAGES_PER_LPAGE;
+  return LPAGE_SIZE;
+}
+
+/** exynos-iommu refuses to split a larger page: warns, 0 bytes unmapped. */
+function refuseUnmap(st: ExynosIommuState, iova: number, size: number, page: number): number {
+  warn(
+    st,
+    "exynos-iommu",
+    `Failed: size(${hex(size)}) @ ${hex(iova)} is smaller than page size ${hex(page)}`,
+  );
+  return 0;
 }
 
 /** `exynos_iommu_iova_to_phys` */

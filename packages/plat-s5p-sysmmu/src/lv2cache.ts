@@ -98,14 +98,22 @@ export class PteMem {
 
   /** Points `view` at the bank of `[pa, pa + len)` and returns the word index of `pa` in it. */
   index(pa: number, len = 4): number {
-    if (pa < this.#lo || pa + len > this.#hi) {
-      const i = this.#banks.findIndex((b) => pa >= b.start && pa + len <= b.end);
-      if (i < 0) throw new KernelBug(`page-table memory [${hex(pa)}, +${hex(len)}) is not in one DRAM bank`);
-      this.view = this.#u32[i]!;
-      this.#lo = this.#banks[i]!.start;
-      this.#hi = this.#banks[i]!.end;
-    }
+    if (pa < this.#lo || pa + len > this.#hi) this.#switchBank(pa, len);
     return (pa - this.#lo) >>> 2;
+  }
+
+  /** `index(pa)` of one word (the page-table walk of every map and unmap). */
+  word(pa: number): number {
+    if (pa < this.#lo || pa + 4 > this.#hi) this.#switchBank(pa, 4);
+    return (pa - this.#lo) >>> 2;
+  }
+
+  #switchBank(pa: number, len: number): void {
+    const i = this.#banks.findIndex((b) => pa >= b.start && pa + len <= b.end);
+    if (i < 0) throw new KernelBug(`page-table memory [${hex(pa)}, +${hex(len)}) is not in one DRAM bank`);
+    this.view = this.#u32[i]!;
+    this.#lo = this.#banks[i]!.start;
+    this.#hi = this.#banks[i]!.end;
   }
 
   /** A view of `words` 32-bit words at `pa` (one bank). */

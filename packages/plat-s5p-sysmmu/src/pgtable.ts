@@ -91,24 +91,49 @@ export function pteFormatOf(ver: number): SysMmuPteFormat {
   return mmuMajVer(ver) >= 5 ? SYSMMU_V5_PTE_FORMAT : SYSMMU_V1_PTE_FORMAT;
 }
 
+// The helpers below run on every map and unmap: they spell their shifts as literals (a bundled
+// module's constants are variables, loaded and checked on every use) and read the access bits of
+// the two built-in formats from typed arrays (an element of a frozen array is read through an
+// inline-cache call).
+
 /** `lv1ent_offset(iova)` */
 export function lv1entOffset(iova: number): number {
-  return iova >>> SECT_ORDER;
+  return iova >>> 20; // SECT_ORDER
 }
 
 /** `lv2ent_offset(iova)` */
 export function lv2entOffset(iova: number): number {
-  return (iova >>> SPAGE_ORDER) & (NUM_LV2ENTRIES - 1);
+  return (iova >>> 12) & 0xff; // SPAGE_ORDER, NUM_LV2ENTRIES - 1
 }
 
 /** `pa >> PG_ENT_SHIFT` as an unsigned 32-bit value (pa may exceed 32 bits on v5; it is 16-byte aligned). */
 function toEnt(f: SysMmuPteFormat, pa: number): number {
-  return (pa / f.scale) >>> 0;
+  // v1–v3 store the address itself: no division
+  return (f.scale === 1 ? pa : pa / f.scale) >>> 0;
+}
+
+const V1_LV1_PROT = Int32Array.from(SYSMMU_LV1_PROT);
+const V1_LV2_PROT = Int32Array.from(SYSMMU_LV2_PROT);
+const V5_LV1_PROT = Int32Array.from(SYSMMU_V5_LV1_PROT);
+const V5_LV2_PROT = Int32Array.from(SYSMMU_V5_LV2_PROT);
+
+/** `LV1_PROT[prot & 3]` of format `f`. */
+function lv1Prot(f: SysMmuPteFormat, prot: number): number {
+  if (f === SYSMMU_V1_PTE_FORMAT) return V1_LV1_PROT[prot & 3] as number;
+  if (f === SYSMMU_V5_PTE_FORMAT) return V5_LV1_PROT[prot & 3] as number;
+  return f.lv1Prot[prot & 3] as number;
+}
+
+/** `LV2_PROT[prot & 3]` of format `f`. */
+function lv2Prot(f: SysMmuPteFormat, prot: number): number {
+  if (f === SYSMMU_V1_PTE_FORMAT) return V1_LV2_PROT[prot & 3] as number;
+  if (f === SYSMMU_V5_PTE_FORMAT) return V5_LV2_PROT[prot & 3] as number;
+  return f.lv2Prot[prot & 3] as number;
 }
 
 /** `mk_lv1ent_sect(pa, prot)` */
 export function mkLv1entSect(f: SysMmuPteFormat, pa: number, prot: number): number {
-  return (toEnt(f, pa) | f.lv1Prot[prot & 3]! | 2) >>> 0;
+  return (toEnt(f, pa) | lv1Prot(f, prot) | 2) >>> 0;
 }
 
 /** `mk_lv1ent_page(pa)`: a link to the lv2 table at `pa` */
@@ -118,12 +143,12 @@ export function mkLv1entPage(f: SysMmuPteFormat, pa: number): number {
 
 /** `mk_lv2ent_lpage(pa, prot)` */
 export function mkLv2entLpage(f: SysMmuPteFormat, pa: number, prot: number): number {
-  return (toEnt(f, pa) | f.lv2Prot[prot & 3]! | 1) >>> 0;
+  return (toEnt(f, pa) | lv2Prot(f, prot) | 1) >>> 0;
 }
 
 /** `mk_lv2ent_spage(pa, prot)` */
 export function mkLv2entSpage(f: SysMmuPteFormat, pa: number, prot: number): number {
-  return (toEnt(f, pa) | f.lv2Prot[prot & 3]! | 2) >>> 0;
+  return (toEnt(f, pa) | lv2Prot(f, prot) | 2) >>> 0;
 }
 
 /** `sect_to_phys(ent)`: the entry value shifted back into a physical address. */

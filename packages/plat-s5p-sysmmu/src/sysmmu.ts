@@ -43,8 +43,6 @@ import {
   REG_MMU_CFG,
   REG_MMU_CTRL,
   REG_MMU_FLUSH,
-  REG_MMU_FLUSH_ENTRY,
-  REG_MMU_STATUS,
   REG_MMU_VERSION,
   REG_PAGE_FAULT_ADDR,
   REG_PT_BASE_ADDR,
@@ -58,7 +56,6 @@ import {
   REG_V5_MMU_FLUSH_RANGE,
   REG_V5_MMU_FLUSH_START,
   REG_V5_PT_BASE_PFN,
-  STATUS_BLOCKED,
   SYSMMU_AR_ACCESS,
   SYSMMU_AR_MULTIHIT,
   SYSMMU_AR_SECURITY,
@@ -319,15 +316,22 @@ export class SysMmu implements Translator {
 
   /** Reads the 32-bit register at `offset`. Unimplemented offsets read as zero. */
   read32(offset: number): number {
+    // MMU_STATUS first, in a body small enough to inline: the driver polls it on every unmap.
+    // (Hot paths spell register numbers and bits as literals: a bundled module's constants are
+    // variables, loaded and checked on every use.)
+    if (offset === 0x008 /* REG_MMU_STATUS */) return this.#blocked ? 1 /* STATUS_BLOCKED */ : 0;
+    return this.#read32(offset);
+  }
+
+  #read32(offset: number): number {
     if (offset >>> 0 !== offset || (offset & 3) !== 0 || offset >= SYSMMU_SFR_SIZE)
       this.#badOffset(offset, "read32");
+    // (MMU_STATUS is handled in read32)
     switch (offset) {
       case REG_MMU_CTRL:
         return this.#ctrl;
       case REG_MMU_CFG:
         return this.#cfg;
-      case REG_MMU_STATUS:
-        return this.#blocked ? STATUS_BLOCKED : 0;
       case REG_MMU_VERSION:
         return this.#versionReg;
     }
@@ -371,14 +375,40 @@ export class SysMmu implements Translator {
 
   /** Writes the 32-bit register at `offset`. Writes to read-only or unimplemented offsets are ignored. */
   write32(offset: number, value: number): void {
+    // MMU_CTRL and (v1–v3) MMU_FLUSH_ENTRY first, in a body small enough to inline: the driver
+    // blocks, flushes an entry and unblocks on every unmap
+    if (offset === 0x000 /* REG_MMU_CTRL */) {
+      const v = value >>> 0;
+      this.#ctrl = v & 0x7; // CTRL_EN | CTRL_BLK | CTRL_INT_EN
+      this.#blocked = (v & 0x2) /* CTRL_BLK */ !== 0;
+      // the rare cases: translation turns on or off, a fault is pending
+      if (((v & 0x1) /* CTRL_EN */ !== 0) !== this.#on || (this.#intStatus & ~this.#intMask) !== 0) {
+        this.#ctrlChanged(v);
+      }
+    } else if (offset === 0x010 /* REG_MMU_FLUSH_ENTRY */ && !this.#v5) this.#writeFlushEntry(value >>> 0);
+    else this.#write32(offset, value);
+  }
+
+  /** MMU_CTRL was written: translation turned on or off, or a fault is pending. */
+  #ctrlChanged(v: number): void {
+    if (((v & 0x1) /* CTRL_EN */ !== 0) !== this.#on) this.#ctrlOnOff(v);
+    this.#raiseIrq();
+  }
+
+  /** v1–v3 MMU_FLUSH_ENTRY. */
+  #writeFlushEntry(v: number): void {
+    if ((v & 1) === 0) return;
+    const iova = (v & ~0xfff) >>> 0;
+    this.#tlb.invalidateEntry(iova, this.#flushSetBits);
+    if (this.#tp.flush.enabled) this.#traceFlushEntry(iova);
+  }
+
+  #write32(offset: number, value: number): void {
     if (offset >>> 0 !== offset || (offset & 3) !== 0 || offset >= SYSMMU_SFR_SIZE)
       this.#badOffset(offset, "write32");
     const v = value >>> 0;
+    // (MMU_CTRL and v1–v3 MMU_FLUSH_ENTRY are handled in write32)
     switch (offset) {
-      case REG_MMU_CTRL:
-        this.#writeCtrl(v);
-        this.#raiseIrq();
-        return;
       case REG_MMU_CFG:
         this.#cfg = v;
         this.#tlb.lru = (v & CFG_LRU) !== 0;
@@ -421,9 +451,6 @@ export class SysMmu implements Translator {
       case REG_MMU_FLUSH:
         if (v & 1) this.#flushAll();
         return;
-      case REG_MMU_FLUSH_ENTRY:
-        if (v & 1) this.#flushEntry((v & ~0xfff) >>> 0);
-        return;
       case REG_INT_CLEAR:
         this.#intStatus = (this.#intStatus & ~v) >>> 0;
         return;
@@ -436,9 +463,8 @@ export class SysMmu implements Translator {
     }
   }
 
-  #writeCtrl(v: number): void {
-    this.#ctrl = v & (CTRL_EN | CTRL_BLK | CTRL_INT_EN);
-    this.#blocked = (v & CTRL_BLK) !== 0;
+  /** MMU_CTRL's enable bit differs from the announced state. */
+  #ctrlOnOff(v: number): void {
     // enable is announced once translation really starts (the driver enables blocked, programs
     // the table, then unblocks), disable when the enable bit goes
     if ((v & CTRL_EN) !== 0) {
@@ -471,8 +497,11 @@ export class SysMmu implements Translator {
 
   #flushEntry(iova: number): void {
     this.#tlb.invalidateEntry(iova, this.#flushSetBits);
-    if (this.#tp.flush.enabled)
-      this.#tp.flush.emit({ sysmmu: this.name, scope: "entry", iova, size: SPAGE_SIZE });
+    if (this.#tp.flush.enabled) this.#traceFlushEntry(iova);
+  }
+
+  #traceFlushEntry(iova: number): void {
+    this.#tp.flush.emit({ sysmmu: this.name, scope: "entry", iova, size: SPAGE_SIZE });
   }
 
   #flushRange(start: number, end: number): void {
@@ -761,9 +790,13 @@ export class SysMmu implements Translator {
    * pending, calls the handler (once per fault it clears; not again from inside the handler).
    */
   #raiseIrq(): void {
-    const handler = this.#irq;
-    if (handler === null || this.#inIrq || (this.#ctrl & CTRL_INT_EN) === 0) return;
+    if (this.#irq === null || this.#inIrq || (this.#ctrl & CTRL_INT_EN) === 0) return;
     if ((this.#intStatus & ~this.#intMask) === 0) return;
+    this.#serviceIrq(this.#irq);
+  }
+
+  /** `#raiseIrq` with a fault pending: the handler runs until it clears what it can. */
+  #serviceIrq(handler: SysMmuIrqHandler): void {
     this.#inIrq = true;
     try {
       for (let guard = 0; guard < 64; guard++) {

@@ -290,6 +290,12 @@ export class SysMmuTlb {
    * whose page number agrees with `iova`'s in the low `setBits` bits. Returns how many went.
    */
   invalidateEntry(iova: number, setBits = 0): number {
+    // nothing cached, nothing held back: nothing to invalidate
+    if (this.#nfree === this.capacity && this.#pend === 0) return 0;
+    return this.#invalidateEntry(iova, setBits);
+  }
+
+  #invalidateEntry(iova: number, setBits: number): number {
     if (this.#pend === 0 && !this.#split) {
       // every entry covers exactly its mapping: the filter tells when none can contain iova
       const f = this.#filter;
