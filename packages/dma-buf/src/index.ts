@@ -1,3 +1,33 @@
+export { addCmaHeap, addDefaultCmaHeap, DEFAULT_CMA_HEAP_NAME } from "./cma-heap.js";
+export {
+  DmaBuf,
+  DmaBufAttachment,
+  type DmaBufExportInfo,
+  type DmaBufInfo,
+  dmaBufAttach,
+  dmaBufBeginCpuAccess,
+  dmaBufDebugfsBufinfo,
+  dmaBufDetach,
+  dmaBufDynamicAttach,
+  dmaBufEndCpuAccess,
+  dmaBufExport,
+  dmaBufFd,
+  dmaBufFromFile,
+  dmaBufGet,
+  dmaBufMapAttachment,
+  dmaBufMmap,
+  dmaBufMoveNotify,
+  dmaBufPin,
+  dmaBufPut,
+  dmaBufShowFdinfo,
+  dmaBufStats,
+  dmaBufUnmapAttachment,
+  dmaBufUnpin,
+  dmaBufVmap,
+  dmaBufVunmap,
+  getDmaBuf,
+  isDmaBufFile,
+} from "./dma-buf.js";
 export {
   DmaFence,
   type DmaFenceCallback,
@@ -28,6 +58,15 @@ export {
   dmaFenceUnwrapMerge,
 } from "./fence-container.js";
 export {
+  DmaHeap,
+  type DmaHeapExportInfo,
+  dmaHeapAdd,
+  dmaHeapGetDrvdata,
+  dmaHeapGetName,
+  dmaHeaps,
+} from "./heap.js";
+export type { DmaBufImporterOps, DmaBufOps, DmaHeapOps } from "./ops.js";
+export {
   DMA_RESV_USAGE_BOOKKEEP,
   DMA_RESV_USAGE_KERNEL,
   DMA_RESV_USAGE_READ,
@@ -46,3 +85,12 @@ export {
   dmaResvUsageRw,
   dmaResvWaitTimeout,
 } from "./resv.js";
+export { isSyncFile, SyncFile, syncFileCreate, syncFileGetFence, syncFileGetName } from "./sync-file.js";
+export { SYSTEM_HEAP_ORDERS, systemHeapCreate } from "./system-heap.js";
+export * from "./uapi.js";
+export {
+  UDMABUF_SEALS_DENIED,
+  UDMABUF_SEALS_WANTED,
+  type UdmabufOpts,
+  udmabufDevInit,
+} from "./udmabuf.js";

@@ -10,11 +10,15 @@ import { type Kernel, KernelBug, KernelError } from "@umm/kernel-core";
 import { type DmaFence, dmaFenceIsSignaled, dmaFenceWaitTimeout } from "./fence.js";
 import { dmaFenceUnwrapMerge } from "./fence-container.js";
 
-/** `enum dma_resv_usage` */
+/** `DMA_RESV_USAGE_KERNEL`: memory management (moves, clears); everyone waits for it. */
 export const DMA_RESV_USAGE_KERNEL = 0;
+/** `DMA_RESV_USAGE_WRITE`: implicit-sync writers. */
 export const DMA_RESV_USAGE_WRITE = 1;
+/** `DMA_RESV_USAGE_READ`: implicit-sync readers. */
 export const DMA_RESV_USAGE_READ = 2;
+/** `DMA_RESV_USAGE_BOOKKEEP`: explicitly synced work no implicit user waits for. */
 export const DMA_RESV_USAGE_BOOKKEEP = 3;
+/** `enum dma_resv_usage`: ordered, a query for usage U sees every fence of usage ≤ U. */
 export type DmaResvUsage = 0 | 1 | 2 | 3;
 
 /** `dma_resv_usage_rw(write)`: what an access must wait for. */

@@ -33,6 +33,37 @@ export {
   IOCSIZE_MASK,
   IOCSIZE_SHIFT,
 } from "./ioctl.js";
+export {
+  F_ADD_SEALS,
+  F_ALL_SEALS,
+  F_GET_SEALS,
+  F_GETFD,
+  F_GETFL,
+  F_SEAL_EXEC,
+  F_SEAL_FUTURE_WRITE,
+  F_SEAL_GROW,
+  F_SEAL_SEAL,
+  F_SEAL_SHRINK,
+  F_SEAL_WRITE,
+  F_SETFD,
+  F_SETFL,
+  fcntl,
+  ftruncate,
+  type MemfdPinnedPages,
+  MFD_ALL_FLAGS,
+  MFD_ALLOW_SEALING,
+  MFD_CLOEXEC,
+  MFD_EXEC,
+  MFD_HUGE_MASK,
+  MFD_HUGE_SHIFT,
+  MFD_HUGETLB,
+  MFD_NAME_MAX_LEN,
+  MFD_NOEXEC_SEAL,
+  memfdCreate,
+  memfdFcntl,
+  memfdPinPages,
+  shmemFile,
+} from "./memfd.js";
 export type { MmapArgs } from "./mmap.js";
 export type { FileOps, MmapContext, PollTable } from "./ops.js";
 export type { PollFd } from "./poll.js";
