@@ -1,0 +1,576 @@
+import { dmaFenceIsSignaled, syncFileGetFence } from "@umm/dma-buf";
+import { kerr } from "@umm/kernel-core/testing";
+import { FD_CLOEXEC, O_NONBLOCK, POLLIN, POLLRDNORM } from "@umm/kernel-process";
+import { afterEach, describe, expect, it } from "vitest";
+import {
+  DRM_CAP_CRTC_IN_VBLANK_EVENT,
+  DRM_CAP_DUMB_BUFFER,
+  DRM_CAP_PRIME,
+  DRM_EVENT_FLIP_COMPLETE,
+  DRM_EVENT_VBLANK,
+  DRM_EVENT_VBLANK_SIZE,
+  DRM_FORMAT_NV12,
+  DRM_FORMAT_RGB565,
+  DRM_FORMAT_YUYV,
+  DRM_IOCTL_DROP_MASTER,
+  DRM_IOCTL_GEM_CLOSE,
+  DRM_IOCTL_GET_CAP,
+  DRM_IOCTL_MODE_GETCONNECTOR,
+  DRM_IOCTL_MODE_GETCRTC,
+  DRM_IOCTL_MODE_GETENCODER,
+  DRM_IOCTL_MODE_GETPLANE,
+  DRM_IOCTL_MODE_GETPLANERESOURCES,
+  DRM_IOCTL_MODE_GETRESOURCES,
+  DRM_IOCTL_MODE_PAGE_FLIP,
+  DRM_IOCTL_MODE_RMFB,
+  DRM_IOCTL_MODE_SETCRTC,
+  DRM_IOCTL_SET_MASTER,
+  DRM_IOCTL_VERSION,
+  DRM_IOCTL_WAIT_VBLANK,
+  DRM_MODE_PAGE_FLIP_ASYNC,
+  DRM_MODE_PAGE_FLIP_EVENT,
+  DRM_MODE_PAGE_FLIP_OUT_FENCE,
+  DRM_MODE_PAGE_FLIP_TARGET_RELATIVE,
+  DRM_VBLANK_EVENT,
+  DRM_VBLANK_NEXTONMISS,
+  DRM_VBLANK_RELATIVE,
+  DRM_VBLANK_SECONDARY,
+  DRM_VBLANK_SIGNAL,
+  type DrmDevice,
+  type DrmModeGetConnector,
+  type DrmWaitVblank,
+  drmModeFramePeriod,
+  drmParseEvents,
+  drmSimpleMode,
+} from "../src/index.js";
+import {
+  addFb,
+  boot,
+  card,
+  createDumb,
+  drmFileAt,
+  expectClean,
+  flip,
+  mapDumb,
+  openCard,
+  packRows,
+  pattern,
+  type Rig,
+  SMALL_MODE,
+  setCrtc,
+} from "./helpers.js";
+
+afterEach(expectClean);
+
+const PERIOD = drmModeFramePeriod(SMALL_MODE);
+const vbl = (k: number, on = 0) => on + Math.round(k * PERIOD);
+
+/** A dumb XRGB8888 framebuffer of the small mode filled with `pattern(seed)`; returns ids and bytes. */
+function dumbFb(
+  r: Rig,
+  ddev: DrmDevice,
+  p: { proc: import("@umm/kernel-process").Process; fd: number },
+  seed: number,
+) {
+  void r;
+  void ddev;
+  const d = createDumb(p.proc, p.fd, SMALL_MODE.hdisplay, SMALL_MODE.vdisplay, 32);
+  const va = mapDumb(p.proc, p.fd, d.handle, d.size);
+  const bytes = pattern(d.size, seed);
+  p.proc.memWrite(va, bytes);
+  const fb = addFb(p.proc, p.fd, SMALL_MODE.hdisplay, SMALL_MODE.vdisplay, [d.handle], [d.pitch]);
+  return { handle: d.handle, fb, va, size: d.size, bytes, pitch: d.pitch };
+}
+
+describe("KMS: modeset, flips, vblank", () => {
+  for (const kind of ["direct", "sysmmu"] as const) {
+    it(`${kind}: SETCRTC of an off CRTC applies at once; the display reads the exact bytes at the first vblank`, async () => {
+      const r = boot();
+      const { ddev, display } = card(r, kind);
+      const p = openCard(r, ddev);
+      const a = dumbFb(r, ddev, p, 1);
+      expect(setCrtc(p.proc, p.fd, ddev, a.fb)).toBe(0);
+      expect(display.events).toEqual(["enable 64x32"]);
+      expect(ddev.crtc.state.fb?.id).toBe(a.fb);
+      await r.kernel.clock.runUntilIdle();
+      expect(r.kernel.clock.now()).toBe(vbl(1));
+      expect(display.frames).toBe(1);
+      expect(display.last!.fb).toBe(a.fb);
+      expect(display.last!.seq).toBe(1);
+      expect(Buffer.from(display.last!.planes[0]!).equals(Buffer.from(a.bytes))).toBe(true);
+      p.proc.exit(0);
+      await r.kernel.clock.runUntilIdle();
+      expect(display.events).toEqual(["enable 64x32", "disable"]);
+      expect(ddev.objectCount).toBe(0);
+      expect(ddev.fbCount).toBe(0);
+    });
+  }
+
+  it("page flips complete at successive vblanks in order: event, out-fence and scanout; the old fb is held until then", async () => {
+    const r = boot();
+    const { ddev, display } = card(r, "sysmmu");
+    const p = openCard(r, ddev);
+    const fbs = [dumbFb(r, ddev, p, 1), dumbFb(r, ddev, p, 2), dumbFb(r, ddev, p, 3)];
+    setCrtc(p.proc, p.fd, ddev, fbs[0]!.fb);
+    await r.kernel.clock.runUntilIdle();
+    const fences: { seqno: number; ts: number }[] = [];
+    r.kernel.trace.on("dma_fence_signaled", (rec) => {
+      if (rec.data.context === ddev.crtc._fenceContext) fences.push({ seqno: rec.data.seqno, ts: rec.ts });
+    });
+    const flips: number[] = [];
+    r.kernel.trace.on("drm_page_flip", (rec) => flips.push(rec.data.target));
+    for (let i = 1; i <= 4; i++) {
+      const next = fbs[i % 3]!;
+      flip(p.proc, p.fd, ddev, next.fb, DRM_MODE_PAGE_FLIP_EVENT, 1000 + i);
+      expect(() => flip(p.proc, p.fd, ddev, next.fb)).toThrow(kerr("EBUSY", /pending/));
+      const [rev] = await r.kernel.clock.runUntil(p.proc.poll([{ fd: p.fd, events: POLLIN }]));
+      expect(rev).toBe(POLLIN);
+      const k = i + 1;
+      expect(r.kernel.clock.now()).toBe(vbl(k));
+      const evs = drmParseEvents(p.proc.read(p.fd, 4096));
+      expect(evs).toEqual([
+        {
+          type: DRM_EVENT_FLIP_COMPLETE,
+          length: DRM_EVENT_VBLANK_SIZE,
+          userData: 1000 + i,
+          tvSec: 0,
+          tvUsec: Math.floor(vbl(k) / 1000),
+          sequence: k,
+          crtcId: ddev.crtc.id,
+        },
+      ]);
+      expect(display.last!.fb).toBe(next.fb);
+      expect(Buffer.from(display.last!.planes[0]!).equals(Buffer.from(next.bytes))).toBe(true);
+    }
+    expect(fences).toEqual([1, 2, 3, 4].map((s) => ({ seqno: s, ts: vbl(s + 1) })));
+    expect(flips).toEqual([2, 3, 4, 5]);
+    p.proc.exit(0);
+    await r.kernel.clock.runUntilIdle();
+    expect(ddev.objectCount).toBe(0);
+  });
+
+  it("DRM_MODE_PAGE_FLIP_OUT_FENCE: a sync_file fd (FD_CLOEXEC) that polls readable at the flip's vblank", async () => {
+    const r = boot();
+    const { ddev } = card(r, "direct");
+    const p = openCard(r, ddev);
+    const a = dumbFb(r, ddev, p, 1);
+    const b = dumbFb(r, ddev, p, 2);
+    setCrtc(p.proc, p.fd, ddev, a.fb);
+    await r.kernel.clock.runUntilIdle();
+    const f = flip(p.proc, p.fd, ddev, b.fb, DRM_MODE_PAGE_FLIP_OUT_FENCE);
+    expect(f.outFenceFd).toBeGreaterThan(p.fd);
+    expect(p.proc.getFdFlags(f.outFenceFd!)).toBe(FD_CLOEXEC);
+    const fence = r.kernel.withCurrent(p.proc, () => syncFileGetFence(r.kernel, f.outFenceFd!))!;
+    expect(fence.context).toBe(ddev.crtc._fenceContext);
+    expect(dmaFenceIsSignaled(fence)).toBe(false);
+    const [rev] = await r.kernel.clock.runUntil(p.proc.poll([{ fd: f.outFenceFd!, events: POLLIN }]));
+    expect(rev).toBe(POLLIN);
+    expect(r.kernel.clock.now()).toBe(vbl(2));
+    expect(fence.timestamp).toBe(vbl(2));
+    expect(ddev.crtc.state.fb?.id).toBe(b.fb);
+    // without the flag no fd is made
+    expect(flip(p.proc, p.fd, ddev, a.fb).outFenceFd).toBe(-1);
+    p.proc.close(f.outFenceFd!);
+    p.proc.exit(0);
+    await r.kernel.clock.runUntilIdle();
+  });
+
+  it("a flipped-away framebuffer and its buffer stay until the flip completes, even after RMFB and GEM_CLOSE", async () => {
+    const r = boot();
+    const { ddev, display } = card(r, "direct");
+    const p = openCard(r, ddev);
+    const a = dumbFb(r, ddev, p, 1);
+    const b = dumbFb(r, ddev, p, 2);
+    setCrtc(p.proc, p.fd, ddev, a.fb);
+    await r.kernel.clock.runUntilIdle();
+    p.proc.munmap(a.va, a.size);
+    flip(p.proc, p.fd, ddev, b.fb);
+    // remove every user reference to A while it is still on screen
+    expect(p.proc.ioctl(p.fd, DRM_IOCTL_MODE_RMFB, a.fb)).toBe(0);
+    p.proc.ioctl(p.fd, DRM_IOCTL_GEM_CLOSE, { handle: a.handle });
+    expect(ddev.objectCount).toBe(2);
+    expect(ddev.fbCount).toBe(2);
+    const freed: number[] = [];
+    r.kernel.trace.on("drm_gem_free", (rec) => freed.push(rec.ts));
+    await r.kernel.clock.runUntilIdle();
+    expect(freed).toEqual([vbl(2)]);
+    expect(ddev.objectCount).toBe(1);
+    expect(ddev.fbCount).toBe(1);
+    expect(display.last!.fb).toBe(b.fb);
+    p.proc.exit(0);
+    await r.kernel.clock.runUntilIdle();
+  });
+
+  it("RMFB of the framebuffer on screen turns the CRTC off at the next vblank (a blocking call)", async () => {
+    const r = boot();
+    const { ddev, display } = card(r, "direct");
+    const p = openCard(r, ddev);
+    const a = dumbFb(r, ddev, p, 1);
+    setCrtc(p.proc, p.fd, ddev, a.fb);
+    await r.kernel.clock.runUntilIdle();
+    const ret = p.proc.ioctl(p.fd, DRM_IOCTL_MODE_RMFB, a.fb) as Promise<number>;
+    expect(ret).toBeInstanceOf(Promise);
+    expect(ddev.fbCount).toBe(1); // the scanout still holds it
+    expect(await r.kernel.clock.runUntil(ret)).toBe(0);
+    expect(r.kernel.clock.now()).toBe(vbl(2));
+    expect(display.events).toEqual(["enable 64x32", "disable"]);
+    expect(ddev.crtc.state.active).toBe(false);
+    expect(ddev.fbCount).toBe(0);
+    expect(() => flip(p.proc, p.fd, ddev, a.fb)).toThrow(kerr("EBUSY", /off/));
+    p.proc.exit(0);
+  });
+
+  it("closing the card while its framebuffer is on screen turns the CRTC off at the next vblank and frees everything", async () => {
+    const r = boot();
+    const { ddev, display } = card(r, "sysmmu");
+    const p = openCard(r, ddev);
+    const a = dumbFb(r, ddev, p, 1);
+    setCrtc(p.proc, p.fd, ddev, a.fb);
+    await r.kernel.clock.runUntilIdle();
+    p.proc.exit(0);
+    expect(ddev.objectCount).toBe(1); // still scanned out
+    expect(ddev.fileCount).toBe(0);
+    await r.kernel.clock.runUntilIdle();
+    expect(display.events.at(-1)).toBe("disable");
+    expect(ddev.objectCount).toBe(0);
+    expect(ddev.fbCount).toBe(0);
+  });
+
+  it("SETCRTC on a running CRTC is a blocking commit latched at the next vblank, after a pending flip", async () => {
+    const r = boot();
+    const { ddev, display } = card(r, "direct");
+    const p = openCard(r, ddev);
+    const a = dumbFb(r, ddev, p, 1);
+    const b = dumbFb(r, ddev, p, 2);
+    setCrtc(p.proc, p.fd, ddev, a.fb);
+    flip(p.proc, p.fd, ddev, b.fb);
+    const ret = setCrtc(p.proc, p.fd, ddev, a.fb) as Promise<number>;
+    expect(ret).toBeInstanceOf(Promise);
+    let settledAt = -1;
+    void ret.then(() => (settledAt = r.kernel.clock.now()));
+    await r.kernel.clock.runUntilIdle();
+    expect(settledAt).toBe(vbl(2));
+    expect(display.history).toEqual([
+      { fb: b.fb, seq: 1 },
+      { fb: a.fb, seq: 2 },
+    ]);
+    // SETCRTC to the same state is a no-op
+    expect(setCrtc(p.proc, p.fd, ddev, a.fb)).toBe(0);
+    // turning off
+    const off = p.proc.ioctl(p.fd, DRM_IOCTL_MODE_SETCRTC, { crtcId: ddev.crtc.id, fbId: 0, modeValid: 0 });
+    await r.kernel.clock.runUntil(off as Promise<number>);
+    expect(ddev.crtc.state.active).toBe(false);
+    expect(display.events).toEqual(["enable 64x32", "disable"]);
+    p.proc.exit(0);
+  });
+
+  it("a mode change on a running CRTC re-enables the display and restarts vblank timing at the latch", async () => {
+    const r = boot();
+    const big = drmSimpleMode(64, 32, 30);
+    const { ddev, display } = card(r, "direct", { modes: [SMALL_MODE, big] });
+    const p = openCard(r, ddev);
+    const a = dumbFb(r, ddev, p, 1);
+    setCrtc(p.proc, p.fd, ddev, a.fb);
+    await r.kernel.clock.runUntil(setCrtc(p.proc, p.fd, ddev, a.fb, big) as Promise<number>);
+    expect(display.events).toEqual(["enable 64x32", "disable", "enable 64x32"]);
+    const t0 = r.kernel.clock.now();
+    expect(t0).toBe(vbl(1));
+    await r.kernel.clock.runUntilIdle();
+    expect(r.kernel.clock.now()).toBe(t0 + Math.round(drmModeFramePeriod(big)));
+    expect(ddev.crtc.vblankCount().seq).toBe(2);
+    p.proc.exit(0);
+    await r.kernel.clock.runUntilIdle();
+  });
+
+  it("PAGE_FLIP errors: EINVAL flags/target/async/format, ENOENT crtc/fb, EBUSY off or pending, ENOSPC small fb, EACCES non-master", async () => {
+    const r = boot();
+    const { ddev } = card(r, "direct");
+    const p = openCard(r, ddev);
+    const other = openCard(r, ddev, "other");
+    const a = dumbFb(r, ddev, p, 1);
+    expect(() => flip(p.proc, p.fd, ddev, a.fb)).toThrow(kerr("EBUSY", /no framebuffer/));
+    setCrtc(p.proc, p.fd, ddev, a.fb);
+    const small = createDumb(p.proc, p.fd, 32, 32);
+    const smallFb = addFb(p.proc, p.fd, 32, 32, [small.handle], [small.pitch]);
+    const d16 = createDumb(p.proc, p.fd, 64, 32, 16);
+    const fb16 = addFb(p.proc, p.fd, 64, 32, [d16.handle], [d16.pitch], [], DRM_FORMAT_RGB565);
+    const f = (a2: object) => () =>
+      p.proc.ioctl(p.fd, DRM_IOCTL_MODE_PAGE_FLIP, { crtcId: ddev.crtc.id, fbId: a.fb, flags: 0, ...a2 });
+    expect(f({ flags: 0x80 })).toThrow(kerr("EINVAL", /flags/));
+    expect(f({ sequence: 3 })).toThrow(kerr("EINVAL", /sequence/));
+    expect(f({ flags: DRM_MODE_PAGE_FLIP_TARGET_RELATIVE })).toThrow(kerr("EINVAL", /page_flip_target/));
+    expect(f({ flags: DRM_MODE_PAGE_FLIP_ASYNC })).toThrow(kerr("EINVAL", /async/));
+    expect(f({ crtcId: 999 })).toThrow(kerr("ENOENT", /crtcId 999/));
+    expect(f({ crtcId: ddev.plane.id })).toThrow(kerr("ENOENT", /not a CRTC/));
+    expect(f({ fbId: 999 })).toThrow(kerr("ENOENT", /fbId 999/));
+    expect(f({ fbId: smallFb })).toThrow(kerr("ENOSPC", /viewport/));
+    expect(f({ fbId: fb16 })).toThrow(kerr("EINVAL", /format/));
+    expect(() => flip(other.proc, other.fd, ddev, a.fb)).toThrow(kerr("EACCES", /master/));
+    flip(p.proc, p.fd, ddev, a.fb, DRM_MODE_PAGE_FLIP_EVENT);
+    expect(f({ flags: DRM_MODE_PAGE_FLIP_EVENT })).toThrow(kerr("EBUSY"));
+    await r.kernel.clock.runUntilIdle();
+    expect(drmFileAt(p.proc, p.fd).eventCount).toBe(1); // the rejected flip reserved nothing
+    p.proc.exit(0);
+    other.proc.exit(0);
+    await r.kernel.clock.runUntilIdle();
+    expect(ddev.objectCount).toBe(0);
+  });
+
+  it("SETCRTC errors: ERANGE x, ENOENT crtc/fb/connector, EINVAL mode/connectors/format/-1, ENOSPC viewport; nothing changes", () => {
+    const r = boot();
+    const { ddev, display } = card(r, "direct", { display: undefined });
+    void display;
+    const p = openCard(r, ddev);
+    const a = dumbFb(r, ddev, p, 1);
+    const yuyv = createDumb(p.proc, p.fd, 64, 32, 16);
+    const fbYuyv = addFb(p.proc, p.fd, 64, 32, [yuyv.handle], [yuyv.pitch], [], DRM_FORMAT_YUYV);
+    const s = (x: object) => () =>
+      p.proc.ioctl(p.fd, DRM_IOCTL_MODE_SETCRTC, {
+        crtcId: ddev.crtc.id,
+        fbId: a.fb,
+        x: 0,
+        y: 0,
+        modeValid: 1,
+        mode: SMALL_MODE,
+        setConnectorsPtr: [ddev.connector.id],
+        ...x,
+      });
+    expect(s({ x: 0x10000 })).toThrow(kerr("ERANGE"));
+    expect(s({ crtcId: 77 })).toThrow(kerr("ENOENT", /crtcId 77/));
+    expect(s({ fbId: 77 })).toThrow(kerr("ENOENT", /fbId 77/));
+    expect(s({ fbId: -1 })).toThrow(kerr("EINVAL", /no current framebuffer/));
+    expect(s({ mode: { ...SMALL_MODE, clock: 0 } })).toThrow(kerr("EINVAL", /clock/));
+    expect(s({ mode: { ...SMALL_MODE, hsyncStart: 10 } })).toThrow(kerr("EINVAL", /horizontal/));
+    expect(s({ mode: { ...SMALL_MODE, flags: 16 } })).toThrow(kerr("EINVAL", /interlaced/));
+    expect(s({ mode: undefined })).toThrow(kerr("EFAULT"));
+    expect(s({ setConnectorsPtr: [] })).toThrow(kerr("EINVAL", /countConnectors is 0/));
+    expect(s({ setConnectorsPtr: [ddev.crtc.id] })).toThrow(kerr("ENOENT", /not a connector/));
+    expect(s({ modeValid: 0 })).toThrow(kerr("EINVAL", /no mode or fb/));
+    expect(s({ fbId: fbYuyv })).toThrow(kerr("EINVAL", /cannot scan out format YUYV/));
+    expect(s({ x: 1 })).toThrow(kerr("ENOSPC", /viewport/));
+    expect(s({ mode: drmSimpleMode(128, 32) })).toThrow(kerr("ENOSPC"));
+    expect(ddev.crtc.state.active).toBe(false);
+    expect(ddev.fbCount).toBe(2);
+    p.proc.exit(0);
+  });
+
+  it("the first opener is the master; others get EACCES for SETCRTC; SET_MASTER/DROP_MASTER rules", async () => {
+    const r = boot();
+    const { ddev } = card(r, "direct");
+    const m = openCard(r, ddev, "compositor", 1000);
+    const c = openCard(r, ddev, "client", 1000);
+    const a = dumbFb(r, ddev, m, 1);
+    expect(drmFileAt(m.proc, m.fd).isMaster).toBe(true);
+    expect(() => setCrtc(c.proc, c.fd, ddev, a.fb)).toThrow(kerr("EACCES", /SETCRTC/));
+    expect(() => c.proc.ioctl(c.fd, DRM_IOCTL_SET_MASTER)).toThrow(kerr("EBUSY"));
+    expect(() => c.proc.ioctl(c.fd, DRM_IOCTL_DROP_MASTER)).toThrow(kerr("EACCES"));
+    expect(m.proc.ioctl(m.fd, DRM_IOCTL_DROP_MASTER)).toBe(0);
+    expect(() => setCrtc(m.proc, m.fd, ddev, a.fb)).toThrow(kerr("EACCES"));
+    // a non-root client that was never master may not take over
+    expect(() => c.proc.ioctl(c.fd, DRM_IOCTL_SET_MASTER)).toThrow(kerr("EACCES"));
+    expect(m.proc.ioctl(m.fd, DRM_IOCTL_SET_MASTER)).toBe(0);
+    expect(setCrtc(m.proc, m.fd, ddev, a.fb)).toBe(0);
+    // any client may use the master's framebuffer ids in queries
+    const res = { countFbs: 0, countCrtcs: 1, countConnectors: 1, countEncoders: 1 } as Record<
+      string,
+      unknown
+    >;
+    c.proc.ioctl(c.fd, DRM_IOCTL_MODE_GETRESOURCES, res);
+    expect(res).toMatchObject({ countFbs: 0, crtcIds: [ddev.crtc.id], connectorIds: [ddev.connector.id] });
+    m.proc.exit(0);
+    await r.kernel.clock.runUntilIdle();
+    const root = openCard(r, ddev, "root", 0);
+    expect(drmFileAt(root.proc, root.fd).isMaster).toBe(true); // no master left: the next opener
+    c.proc.exit(0);
+    root.proc.exit(0);
+  });
+
+  it("WAIT_VBLANK: relative waits block until the count, events arrive as DRM_EVENT_VBLANK, NEXTONMISS, errors", async () => {
+    const r = boot();
+    const { ddev } = card(r, "direct");
+    const p = openCard(r, ddev);
+    const w = (x: Partial<DrmWaitVblank>): DrmWaitVblank => ({
+      type: DRM_VBLANK_RELATIVE,
+      sequence: 0,
+      ...x,
+    });
+    expect(() => p.proc.ioctl(p.fd, DRM_IOCTL_WAIT_VBLANK, w({}))).toThrow(kerr("EINVAL", /off/));
+    const a = dumbFb(r, ddev, p, 1);
+    setCrtc(p.proc, p.fd, ddev, a.fb);
+    const q = w({});
+    expect(p.proc.ioctl(p.fd, DRM_IOCTL_WAIT_VBLANK, q)).toBe(0);
+    expect(q).toMatchObject({ sequence: 0, tvalSec: 0, tvalUsec: 0 });
+    const two = w({ sequence: 2 });
+    await r.kernel.clock.runUntil(p.proc.ioctl(p.fd, DRM_IOCTL_WAIT_VBLANK, two) as Promise<number>);
+    expect(r.kernel.clock.now()).toBe(vbl(2));
+    expect(two).toMatchObject({ type: 0, sequence: 2, tvalUsec: Math.floor(vbl(2) / 1000) });
+    // an event three vblanks ahead, and one for a count that passed
+    const ev = w({ type: DRM_VBLANK_RELATIVE | DRM_VBLANK_EVENT, sequence: 3, signal: 77 });
+    p.proc.ioctl(p.fd, DRM_IOCTL_WAIT_VBLANK, ev);
+    expect(ev.sequence).toBe(5);
+    const past = w({ type: DRM_VBLANK_EVENT, sequence: 1, signal: 78 });
+    p.proc.ioctl(p.fd, DRM_IOCTL_WAIT_VBLANK, past);
+    const now = drmParseEvents(p.proc.read(p.fd, 64));
+    expect(now).toMatchObject([{ type: DRM_EVENT_VBLANK, userData: 78, sequence: 2 }]);
+    await r.kernel.clock.runUntilIdle();
+    expect(drmParseEvents(p.proc.read(p.fd, 64))).toMatchObject([
+      {
+        type: DRM_EVENT_VBLANK,
+        userData: 77,
+        sequence: 5,
+        tvUsec: Math.floor(vbl(5) / 1000),
+        crtcId: ddev.crtc.id,
+      },
+    ]);
+    // NEXTONMISS: an absolute target in the past becomes the next vblank
+    const miss = w({ type: DRM_VBLANK_NEXTONMISS, sequence: 1 });
+    await r.kernel.clock.runUntil(p.proc.ioctl(p.fd, DRM_IOCTL_WAIT_VBLANK, miss) as Promise<number>);
+    expect(miss.sequence).toBe(6);
+    expect(() => p.proc.ioctl(p.fd, DRM_IOCTL_WAIT_VBLANK, w({ type: DRM_VBLANK_SIGNAL }))).toThrow(
+      kerr("EINVAL", /SIGNAL/),
+    );
+    expect(() => p.proc.ioctl(p.fd, DRM_IOCTL_WAIT_VBLANK, w({ type: DRM_VBLANK_SECONDARY }))).toThrow(
+      kerr("EINVAL", /index 1/),
+    );
+    expect(() => p.proc.ioctl(p.fd, DRM_IOCTL_WAIT_VBLANK, w({ type: 0x100 }))).toThrow(
+      kerr("EINVAL", /unknown bits/),
+    );
+    p.proc.exit(0);
+    await r.kernel.clock.runUntilIdle();
+  });
+
+  it("events: read returns whole events only, gives the event space back; EAGAIN when none; poll reports POLLIN", async () => {
+    const r = boot();
+    const { ddev } = card(r, "direct");
+    const p = openCard(r, ddev);
+    const a = dumbFb(r, ddev, p, 1);
+    setCrtc(p.proc, p.fd, ddev, a.fb);
+    p.proc.setFileFlags(p.fd, O_NONBLOCK);
+    expect(() => p.proc.read(p.fd, 64)).toThrow(kerr("EAGAIN"));
+    for (let i = 0; i < 3; i++) {
+      p.proc.ioctl(p.fd, DRM_IOCTL_WAIT_VBLANK, {
+        type: DRM_VBLANK_RELATIVE | DRM_VBLANK_EVENT,
+        sequence: 1,
+        signal: i,
+      });
+    }
+    await r.kernel.clock.runUntilIdle();
+    const [rev] = await p.proc.poll([{ fd: p.fd, events: POLLIN | POLLRDNORM }], 0);
+    expect(rev).toBe(POLLIN | POLLRDNORM);
+    expect(p.proc.read(p.fd, 31).length).toBe(0); // the first event does not fit
+    expect(drmParseEvents(p.proc.read(p.fd, 70)).map((e) => e.userData)).toEqual([0, 1]);
+    expect(drmParseEvents(p.proc.read(p.fd, 4096)).map((e) => e.userData)).toEqual([2]);
+    // 4096 bytes of event space: 128 unread events, then ENOMEM
+    for (let i = 0; i < 128; i++) {
+      p.proc.ioctl(p.fd, DRM_IOCTL_WAIT_VBLANK, {
+        type: DRM_VBLANK_RELATIVE | DRM_VBLANK_EVENT,
+        sequence: 1,
+      });
+    }
+    expect(() =>
+      p.proc.ioctl(p.fd, DRM_IOCTL_WAIT_VBLANK, {
+        type: DRM_VBLANK_RELATIVE | DRM_VBLANK_EVENT,
+        sequence: 1,
+      }),
+    ).toThrow(kerr("ENOMEM", /event space/));
+    await r.kernel.clock.runUntilIdle();
+    expect(p.proc.read(p.fd, 8192).length).toBe(128 * 32);
+    p.proc.exit(0);
+    await r.kernel.clock.runUntilIdle();
+  });
+
+  it("the vblank interrupt runs only while needed, plus the off delay (runUntilIdle returns)", async () => {
+    const r = boot();
+    const { ddev, display } = card(r, "direct", {}, { vblankOffdelayMs: 100 });
+    const p = openCard(r, ddev);
+    const a = dumbFb(r, ddev, p, 1);
+    setCrtc(p.proc, p.fd, ddev, a.fb);
+    await r.kernel.clock.runUntilIdle();
+    // the first frame at vblank 1, then 100 ms more of vblanks: 7 in all
+    expect(display.frames).toBe(1 + Math.floor(100e6 / PERIOD));
+    expect(ddev.crtc.vblankEnabled).toBe(false);
+    // the count stays exact while the interrupt is off
+    await r.kernel.clock.runFor(1e9);
+    const now = r.kernel.clock.now();
+    expect(ddev.crtc.vblankCount().seq).toBe(Math.floor(now / PERIOD));
+    p.proc.exit(0);
+    await r.kernel.clock.runUntilIdle();
+  });
+
+  it("NV12 with one handle and offsets, and with two handles: both planes scanned out byte-exact", async () => {
+    const r = boot();
+    const { ddev, display } = card(r, "sysmmu");
+    const p = openCard(r, ddev);
+    const W = SMALL_MODE.hdisplay;
+    const H = SMALL_MODE.vdisplay;
+    // one object, luma at 0 with pitch 128, chroma at offset 8192 with pitch 96
+    const one = createDumb(p.proc, p.fd, 64, 64, 32); // 16 KiB
+    const va = mapDumb(p.proc, p.fd, one.handle, one.size);
+    const bytes = pattern(one.size, 9);
+    p.proc.memWrite(va, bytes);
+    const fb1 = addFb(p.proc, p.fd, W, H, [one.handle, one.handle], [128, 96], [0, 8192], DRM_FORMAT_NV12);
+    setCrtc(p.proc, p.fd, ddev, fb1);
+    await r.kernel.clock.runUntilIdle();
+    expect(display.last!.planes[0]).toEqual(packRows(bytes, 128, W, H));
+    expect(display.last!.planes[1]).toEqual(packRows(bytes, 96, W, H / 2, 8192));
+    // two objects
+    const y = createDumb(p.proc, p.fd, W, H, 8);
+    const c = createDumb(p.proc, p.fd, W, H / 2, 8);
+    const vy = mapDumb(p.proc, p.fd, y.handle, y.size);
+    const vc = mapDumb(p.proc, p.fd, c.handle, c.size);
+    const by = pattern(y.size, 10);
+    const bc = pattern(c.size, 11);
+    p.proc.memWrite(vy, by);
+    p.proc.memWrite(vc, bc);
+    const fb2 = addFb(p.proc, p.fd, W, H, [y.handle, c.handle], [y.pitch, c.pitch], [0, 0], DRM_FORMAT_NV12);
+    flip(p.proc, p.fd, ddev, fb2);
+    await r.kernel.clock.runUntilIdle();
+    expect(display.last!.fb).toBe(fb2);
+    expect(display.last!.planes[0]).toEqual(by.subarray(0, W * H));
+    expect(display.last!.planes[1]).toEqual(bc.subarray(0, (W * H) / 2));
+    p.proc.exit(0);
+    await r.kernel.clock.runUntilIdle();
+    expect(ddev.objectCount).toBe(0);
+  });
+
+  it("queries: VERSION, GET_CAP, GETCONNECTOR modes, GETENCODER, GETPLANE formats, GETCRTC", () => {
+    const r = boot();
+    const { ddev } = card(r, "direct");
+    const p = openCard(r, ddev);
+    const v = {} as Record<string, unknown>;
+    p.proc.ioctl(p.fd, DRM_IOCTL_VERSION, v);
+    expect(v).toMatchObject({ name: "exynos", versionMajor: 1 });
+    const cap = (c: number) => {
+      const x = { capability: c, value: -1 };
+      p.proc.ioctl(p.fd, DRM_IOCTL_GET_CAP, x);
+      return x.value;
+    };
+    expect(cap(DRM_CAP_DUMB_BUFFER)).toBe(1);
+    expect(cap(DRM_CAP_PRIME)).toBe(3);
+    expect(cap(DRM_CAP_CRTC_IN_VBLANK_EVENT)).toBe(1);
+    expect(() => cap(0x999)).toThrow(kerr("EINVAL", /capability/));
+    const conn: DrmModeGetConnector = { connectorId: ddev.connector.id, countModes: 0, countEncoders: 0 };
+    p.proc.ioctl(p.fd, DRM_IOCTL_MODE_GETCONNECTOR, conn);
+    expect(conn).toMatchObject({ countModes: 1, connection: 1, encoderId: ddev.encoder.id });
+    expect(conn.modesPtr).toBeUndefined();
+    p.proc.ioctl(p.fd, DRM_IOCTL_MODE_GETCONNECTOR, conn);
+    expect(conn.modesPtr).toEqual([SMALL_MODE]);
+    const enc = { encoderId: ddev.encoder.id } as Record<string, unknown>;
+    p.proc.ioctl(p.fd, DRM_IOCTL_MODE_GETENCODER, enc);
+    expect(enc).toMatchObject({ possibleCrtcs: 1, crtcId: 0 });
+    const pr = { countPlanes: 1 } as Record<string, unknown>;
+    p.proc.ioctl(p.fd, DRM_IOCTL_MODE_GETPLANERESOURCES, pr);
+    expect(pr.planeIdPtr).toEqual([ddev.plane.id]);
+    const pl = { planeId: ddev.plane.id, countFormatTypes: 10 } as Record<string, unknown>;
+    p.proc.ioctl(p.fd, DRM_IOCTL_MODE_GETPLANE, pl);
+    expect(pl.countFormatTypes).toBe(5);
+    const a = dumbFb(r, ddev, p, 1);
+    setCrtc(p.proc, p.fd, ddev, a.fb);
+    const c = { crtcId: ddev.crtc.id } as Record<string, unknown>;
+    p.proc.ioctl(p.fd, DRM_IOCTL_MODE_GETCRTC, c);
+    expect(c).toMatchObject({ fbId: a.fb, modeValid: 1, mode: SMALL_MODE, x: 0, y: 0 });
+    expect(() => p.proc.ioctl(p.fd, DRM_IOCTL_MODE_GETCRTC, { crtcId: 12345 })).toThrow(kerr("ENOENT"));
+    expect(() => p.proc.ioctl(p.fd, 0xc0106499, {})).toThrow(kerr("EINVAL", /not a DRM ioctl/));
+    p.proc.exit(0);
+  });
+});
