@@ -205,6 +205,7 @@ export class Clock {
 export class WaitQueue {
   readonly #clock: Clock;
   readonly #waiters = new Set<() => void>();
+  #wakePending = false;
 
   constructor(clock: Clock) {
     this.#clock = clock;
@@ -245,8 +246,16 @@ export class WaitQueue {
     });
   }
 
-  /** `wake_up_all`: every waiter re-checks its condition. */
+  /**
+   * `wake_up_all`: every waiter re-checks its condition — when it next runs, as in Linux: the
+   * checks happen in a microtask, after the waker has finished updating its state.
+   */
   wakeUp(): void {
-    for (const w of [...this.#waiters]) w();
+    if (this.#wakePending || this.#waiters.size === 0) return;
+    this.#wakePending = true;
+    queueMicrotask(() => {
+      this.#wakePending = false;
+      for (const w of [...this.#waiters]) w();
+    });
   }
 }

@@ -97,6 +97,25 @@ describe("WaitQueue", () => {
     expect(wq.waiters).toBe(0);
   });
 
+  it("wakeUp re-checks conditions after the waker finished updating its state", async () => {
+    const c = new Clock();
+    const wq = new WaitQueue(c);
+    let a = 0;
+    let b = 0;
+    const seen: string[] = [];
+    const p = wq.wait(() => {
+      seen.push(`${a},${b}`);
+      return a === b && a > 0;
+    });
+    c.after(1, () => {
+      a = 1;
+      wq.wakeUp(); // mid-update: b is not set yet
+      b = 1;
+    });
+    expect(await c.runUntil(p)).toBe(true);
+    expect(seen).toEqual(["0,0", "1,1"]);
+  });
+
   it("a condition already true resolves at once", async () => {
     const wq = new WaitQueue(new Clock());
     expect(await wq.wait(() => true, 5)).toBe(true);
