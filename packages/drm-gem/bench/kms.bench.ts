@@ -105,22 +105,22 @@ export default defineBench(async (b) => {
     });
     proc.memFill(va, 0x40 + i, d.size);
     const fb = {
-      fbId: 0,
+      fb_id: 0,
       width: W,
       height: H,
-      pixelFormat: DRM_FORMAT_XRGB8888,
+      pixel_format: DRM_FORMAT_XRGB8888,
       handles: [d.handle],
       pitches: [d.pitch],
     };
     proc.ioctl(fd, DRM_IOCTL_MODE_ADDFB2, fb);
-    fbs.push(fb.fbId);
+    fbs.push(fb.fb_id);
   }
   proc.ioctl(fd, DRM_IOCTL_MODE_SETCRTC, {
-    crtcId: ddev.crtc.id,
-    fbId: fbs[0],
-    modeValid: 1,
+    crtc_id: ddev.crtc.id,
+    fb_id: fbs[0],
+    mode_valid: 1,
     mode: DRM_MODE_1080P60,
-    setConnectorsPtr: [ddev.connector.id],
+    set_connectors_ptr: [ddev.connector.id],
   });
   await kernel.clock.runUntilIdle();
   let next = 1;
@@ -128,8 +128,8 @@ export default defineBench(async (b) => {
   /** One flip completed at its vblank and the new frame read by the display. */
   const flipAndScan = async (): Promise<void> => {
     proc.ioctl(fd, DRM_IOCTL_MODE_PAGE_FLIP, {
-      crtcId: ddev.crtc.id,
-      fbId: fbs[next]!,
+      crtc_id: ddev.crtc.id,
+      fb_id: fbs[next]!,
       flags: DRM_MODE_PAGE_FLIP_EVENT,
     });
     next ^= 1;

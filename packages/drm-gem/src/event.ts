@@ -126,11 +126,11 @@ export function drmParseEvents(bytes: Uint8Array): DrmEventVblank[] {
     out.push({
       type,
       length,
-      userData: view.getUint32(off + 8, true) + view.getUint32(off + 12, true) * 2 ** 32,
-      tvSec: view.getUint32(off + 16, true),
-      tvUsec: view.getUint32(off + 20, true),
+      user_data: view.getUint32(off + 8, true) + view.getUint32(off + 12, true) * 2 ** 32,
+      tv_sec: view.getUint32(off + 16, true),
+      tv_usec: view.getUint32(off + 20, true),
       sequence: view.getUint32(off + 24, true),
-      crtcId: view.getUint32(off + 28, true),
+      crtc_id: view.getUint32(off + 28, true),
     });
     off += length;
   }

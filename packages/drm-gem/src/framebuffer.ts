@@ -129,14 +129,14 @@ export function drmFramebufferLookup(ddev: DrmDevice, id: number): DrmFramebuffe
 
 /**
  * @internal DRM_IOCTL_MODE_ADDFB2: `drm_internal_framebuffer_create` (flags, size limits,
- * `framebuffer_check`) then `drm_gem_fb_create` (handle lookup, object size). Writes `fbId`.
+ * `framebuffer_check`) then `drm_gem_fb_create` (handle lookup, object size). Writes `fb_id`.
  */
 export function drmModeAddfb2Ioctl(file: DrmFile, arg: unknown): number {
   const what = "MODE_ADDFB2";
   const a = struct<DrmModeFbCmd2>(arg, what);
   const width = u32(a, "width", what);
   const height = u32(a, "height", what);
-  const pixelFormat = u32(a, "pixelFormat", what);
+  const pixelFormat = u32(a, "pixel_format", what);
   const flags = u32(a, "flags", what, true);
   const handles = u32x4(a, "handles", what);
   const pitches = u32x4(a, "pitches", what);
@@ -247,7 +247,7 @@ export function drmModeAddfb2Ioctl(file: DrmFile, arg: unknown): number {
   );
   file._fbs.add(fb);
   ddev.kernel.trace.emit("drm_addfb", { dev: ddev.name, fb: fb.id, format: info.name, width, height });
-  a.fbId = fb.id;
+  a.fb_id = fb.id;
   return 0;
 }
 
@@ -265,7 +265,7 @@ function drmFramebufferRemove(fb: DrmFramebuffer): Promise<void> | null {
 }
 
 /**
- * @internal DRM_IOCTL_MODE_RMFB (argument: the fb id, a number): ENOENT when `fbId` is not a
+ * @internal DRM_IOCTL_MODE_RMFB (argument: the fb id, a number): ENOENT when `fb_id` is not a
  * framebuffer this file made. Returns 0, or a promise of 0 when the framebuffer was on screen
  * (the call blocks until the CRTC is off, as the kernel's atomic commit does).
  */
@@ -273,8 +273,8 @@ export function drmModeRmfbIoctl(file: DrmFile, arg: unknown): number | Promise<
   const what = "MODE_RMFB";
   const id =
     typeof arg === "number"
-      ? u32({ fbId: arg }, "fbId", what)
-      : u32(struct<{ fbId: number }>(arg, what), "fbId", what);
+      ? u32({ fb_id: arg }, "fb_id", what)
+      : u32(struct<{ fb_id: number }>(arg, what), "fb_id", what);
   const fb = drmFramebufferLookup(file.dev, id);
   if (!fb) throw new KernelError("ENOENT", `${what}: fb id ${id} is not a framebuffer`);
   if (fb._owner !== file)

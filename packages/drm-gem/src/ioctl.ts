@@ -86,9 +86,9 @@ function versionIoctl(file: DrmFile, arg: unknown): number {
   const a = struct<DrmVersion>(arg, "VERSION");
   const d = file.dev.driver;
   const [major, minor, patch] = d.version ?? [1, 0, 0];
-  a.versionMajor = major;
-  a.versionMinor = minor;
-  a.versionPatchlevel = patch;
+  a.version_major = major;
+  a.version_minor = minor;
+  a.version_patchlevel = patch;
   a.name = file.dev.name;
   a.date = d.date ?? "20110530";
   a.desc = d.desc ?? `${file.dev.name} on ${file.dev.dev.name}`;

@@ -235,12 +235,22 @@ function checkMode(dev: DrmDevice, m: Readonly<DrmModeModeinfo>): string | null 
   if (!(m.clock > 0)) return `clock ${m.clock} is too low`;
   if (m.clock > 0x7fffffff) return `clock ${m.clock} is out of range`;
   if (
-    !(m.hdisplay > 0 && m.hsyncStart >= m.hdisplay && m.hsyncEnd >= m.hsyncStart && m.htotal >= m.hsyncEnd)
+    !(
+      m.hdisplay > 0 &&
+      m.hsync_start >= m.hdisplay &&
+      m.hsync_end >= m.hsync_start &&
+      m.htotal >= m.hsync_end
+    )
   ) {
     return "horizontal timings are illegal (0 < hdisplay <= hsync_start <= hsync_end <= htotal)";
   }
   if (
-    !(m.vdisplay > 0 && m.vsyncStart >= m.vdisplay && m.vsyncEnd >= m.vsyncStart && m.vtotal >= m.vsyncEnd)
+    !(
+      m.vdisplay > 0 &&
+      m.vsync_start >= m.vdisplay &&
+      m.vsync_end >= m.vsync_start &&
+      m.vtotal >= m.vsync_end
+    )
   ) {
     return "vertical timings are illegal (0 < vdisplay <= vsync_start <= vsync_end <= vtotal)";
   }
@@ -258,13 +268,13 @@ function convertUmode(dev: DrmDevice, raw: unknown, what: string): Readonly<DrmM
   const mode: DrmModeModeinfo = {
     clock: f("clock"),
     hdisplay: f("hdisplay"),
-    hsyncStart: f("hsyncStart"),
-    hsyncEnd: f("hsyncEnd"),
+    hsync_start: f("hsync_start"),
+    hsync_end: f("hsync_end"),
     htotal: f("htotal"),
     hskew: f("hskew", true),
     vdisplay: f("vdisplay"),
-    vsyncStart: f("vsyncStart"),
-    vsyncEnd: f("vsyncEnd"),
+    vsync_start: f("vsync_start"),
+    vsync_end: f("vsync_end"),
     vtotal: f("vtotal"),
     vscan: f("vscan", true),
     vrefresh: f("vrefresh", true),
@@ -295,12 +305,12 @@ function sameMode(a: Readonly<DrmModeModeinfo> | null, b: Readonly<DrmModeModein
   return (
     a.clock === b.clock &&
     a.hdisplay === b.hdisplay &&
-    a.hsyncStart === b.hsyncStart &&
-    a.hsyncEnd === b.hsyncEnd &&
+    a.hsync_start === b.hsync_start &&
+    a.hsync_end === b.hsync_end &&
     a.htotal === b.htotal &&
     a.vdisplay === b.vdisplay &&
-    a.vsyncStart === b.vsyncStart &&
-    a.vsyncEnd === b.vsyncEnd &&
+    a.vsync_start === b.vsync_start &&
+    a.vsync_end === b.vsync_end &&
     a.vtotal === b.vtotal &&
     a.flags === b.flags
   );
@@ -338,7 +348,7 @@ function checkPlaneFormat(dev: DrmDevice, fb: DrmFramebuffer, what: string): voi
 
 function lookupCrtc(dev: DrmDevice, id: number, what: string): DrmCrtc {
   const o = dev._modeObjects.get(id);
-  if (!(o instanceof DrmCrtc)) throw new KernelError("ENOENT", `${what}: crtcId ${id} is not a CRTC`);
+  if (!(o instanceof DrmCrtc)) throw new KernelError("ENOENT", `${what}: crtc_id ${id} is not a CRTC`);
   return o;
 }
 
@@ -531,8 +541,8 @@ export function drmKmsShutdown(dev: DrmDevice): void {
 // ---- ioctls ----------------------------------------------------------------------------------
 
 /**
- * @internal DRM_IOCTL_MODE_SETCRTC (`drm_mode_setcrtc`, master only): with `modeValid`, the CRTC
- * shows framebuffer `fbId` (-1: the current one) at (x, y) in `mode` on the listed connectors;
+ * @internal DRM_IOCTL_MODE_SETCRTC (`drm_mode_setcrtc`, master only): with `mode_valid`, the CRTC
+ * shows framebuffer `fb_id` (-1: the current one) at (x, y) in `mode` on the listed connectors;
  * without, it turns off. ERANGE for x or y ≥ 65536; ENOENT for an unknown CRTC, framebuffer or
  * connector; EINVAL for a bad mode, no current fb for -1, a format the plane cannot scan out,
  * or connectors without a mode (and the reverse); ENOSPC when the viewport exceeds the
@@ -543,14 +553,14 @@ export function drmModeSetcrtcIoctl(file: DrmFile, arg: unknown): number | Promi
   const what = "MODE_SETCRTC";
   const a = struct<DrmModeCrtc>(arg, what);
   const dev = file.dev;
-  const crtcId = u32(a, "crtcId", what);
-  const fbId = s32(a, "fbId", what, true);
+  const crtcId = u32(a, "crtc_id", what);
+  const fbId = s32(a, "fb_id", what, true);
   const x = u32(a, "x", what, true);
   const y = u32(a, "y", what, true);
-  const modeValid = u32(a, "modeValid", what, true);
-  const connectors = Array.isArray(a.setConnectorsPtr) ? a.setConnectorsPtr : [];
+  const modeValid = u32(a, "mode_valid", what, true);
+  const connectors = Array.isArray(a.set_connectors_ptr) ? a.set_connectors_ptr : [];
   const countConnectors =
-    a.countConnectors === undefined ? connectors.length : u32(a, "countConnectors", what);
+    a.count_connectors === undefined ? connectors.length : u32(a, "count_connectors", what);
   if (x & 0xffff0000 || y & 0xffff0000) {
     throw new KernelError("ERANGE", `${what}: x ${x} or y ${y} does not fit in 16 bits`);
   }
@@ -562,34 +572,34 @@ export function drmModeSetcrtcIoctl(file: DrmFile, arg: unknown): number | Promi
     if (fbId === -1) {
       fb = latest.fb;
       if (!fb)
-        throw new KernelError("EINVAL", `${what}: fbId -1 but CRTC ${crtcId} has no current framebuffer`);
+        throw new KernelError("EINVAL", `${what}: fb_id -1 but CRTC ${crtcId} has no current framebuffer`);
     } else {
       fb = drmFramebufferLookup(dev, fbId >>> 0) ?? null;
-      if (!fb) throw new KernelError("ENOENT", `${what}: fbId ${fbId} is not a framebuffer`);
+      if (!fb) throw new KernelError("ENOENT", `${what}: fb_id ${fbId} is not a framebuffer`);
     }
     mode = convertUmode(dev, a.mode, what);
     checkPlaneFormat(dev, fb, what);
     checkViewport(fb, mode, x, y, what);
   }
   if (countConnectors === 0 && mode) {
-    throw new KernelError("EINVAL", `${what}: countConnectors is 0 but a mode is set`);
+    throw new KernelError("EINVAL", `${what}: count_connectors is 0 but a mode is set`);
   }
   if (countConnectors > 0 && (!mode || !fb)) {
     throw new KernelError(
       "EINVAL",
-      `${what}: countConnectors is ${countConnectors} but no mode or fb is set`,
+      `${what}: count_connectors is ${countConnectors} but no mode or fb is set`,
     );
   }
   if (countConnectors > connectors.length) {
     throw new KernelError(
       "EFAULT",
-      `${what}: setConnectorsPtr has ${connectors.length} ids, countConnectors says ${countConnectors}`,
+      `${what}: set_connectors_ptr has ${connectors.length} ids, count_connectors says ${countConnectors}`,
     );
   }
   for (let i = 0; i < countConnectors; i++) {
     const id = connectors[i];
     if (typeof id !== "number" || dev._modeObjects.get(id) !== dev.connector) {
-      throw new KernelError("ENOENT", `${what}: setConnectorsPtr[${i}] ${String(id)} is not a connector`);
+      throw new KernelError("ENOENT", `${what}: set_connectors_ptr[${i}] ${String(id)} is not a connector`);
     }
   }
   const state: DrmCrtcState = mode && fb ? Object.freeze({ active: true, mode, fb, x, y }) : OFF;
@@ -612,13 +622,13 @@ export function drmModeSetcrtcIoctl(file: DrmFile, arg: unknown): number | Promi
 export function drmModeGetcrtcIoctl(file: DrmFile, arg: unknown): number {
   const what = "MODE_GETCRTC";
   const a = struct<DrmModeCrtc>(arg, what);
-  const crtc = lookupCrtc(file.dev, u32(a, "crtcId", what), what);
+  const crtc = lookupCrtc(file.dev, u32(a, "crtc_id", what), what);
   const st = crtc.latest;
   a.x = st.x;
   a.y = st.y;
-  a.gammaSize = 0;
-  a.fbId = st.fb?.id ?? 0;
-  a.modeValid = st.active ? 1 : 0;
+  a.gamma_size = 0;
+  a.fb_id = st.fb?.id ?? 0;
+  a.mode_valid = st.active ? 1 : 0;
   if (st.mode) a.mode = { ...st.mode };
   return 0;
 }
@@ -633,24 +643,24 @@ export function drmModeGetresourcesIoctl(file: DrmFile, arg: unknown): number {
   const a = struct<DrmModeCardRes>(arg, what);
   const dev = file.dev;
   const counts = {
-    fb: u32(a, "countFbs", what, true),
-    crtc: u32(a, "countCrtcs", what, true),
-    conn: u32(a, "countConnectors", what, true),
-    enc: u32(a, "countEncoders", what, true),
+    fb: u32(a, "count_fbs", what, true),
+    crtc: u32(a, "count_crtcs", what, true),
+    conn: u32(a, "count_connectors", what, true),
+    enc: u32(a, "count_encoders", what, true),
   };
   const fbs = [...file._fbs].map((f) => f.id);
-  if (counts.fb >= fbs.length) putArray(a, "fbIds", fbs);
-  if (counts.crtc >= 1) putArray(a, "crtcIds", [dev.crtc.id]);
-  if (counts.conn >= 1) putArray(a, "connectorIds", [dev.connector.id]);
-  if (counts.enc >= 1) putArray(a, "encoderIds", [dev.encoder.id]);
-  a.countFbs = fbs.length;
-  a.countCrtcs = 1;
-  a.countConnectors = 1;
-  a.countEncoders = 1;
-  a.minWidth = dev.driver.minWidth ?? 0;
-  a.maxWidth = dev.driver.maxWidth ?? 4096;
-  a.minHeight = dev.driver.minHeight ?? 0;
-  a.maxHeight = dev.driver.maxHeight ?? 4096;
+  if (counts.fb >= fbs.length) putArray(a, "fb_id_ptr", fbs);
+  if (counts.crtc >= 1) putArray(a, "crtc_id_ptr", [dev.crtc.id]);
+  if (counts.conn >= 1) putArray(a, "connector_id_ptr", [dev.connector.id]);
+  if (counts.enc >= 1) putArray(a, "encoder_id_ptr", [dev.encoder.id]);
+  a.count_fbs = fbs.length;
+  a.count_crtcs = 1;
+  a.count_connectors = 1;
+  a.count_encoders = 1;
+  a.min_width = dev.driver.minWidth ?? 0;
+  a.max_width = dev.driver.maxWidth ?? 4096;
+  a.min_height = dev.driver.minHeight ?? 0;
+  a.max_height = dev.driver.maxHeight ?? 4096;
   return 0;
 }
 
@@ -659,28 +669,28 @@ export function drmModeGetconnectorIoctl(file: DrmFile, arg: unknown): number {
   const what = "MODE_GETCONNECTOR";
   const a = struct<DrmModeGetConnector>(arg, what);
   const dev = file.dev;
-  const id = u32(a, "connectorId", what);
+  const id = u32(a, "connector_id", what);
   if (dev._modeObjects.get(id) !== dev.connector)
-    throw new KernelError("ENOENT", `${what}: connectorId ${id} is not a connector`);
+    throw new KernelError("ENOENT", `${what}: connector_id ${id} is not a connector`);
   const c = dev.connector;
-  const countModes = u32(a, "countModes", what, true);
-  const countEncoders = u32(a, "countEncoders", what, true);
+  const countModes = u32(a, "count_modes", what, true);
+  const countEncoders = u32(a, "count_encoders", what, true);
   if (countModes >= c.modes.length)
     putArray(
       a,
-      "modesPtr",
+      "modes_ptr",
       c.modes.map((m) => ({ ...m })),
     );
-  if (countEncoders >= 1) putArray(a, "encodersPtr", [dev.encoder.id]);
-  a.countModes = c.modes.length;
-  a.countEncoders = 1;
-  a.countProps = 0;
-  a.encoderId = dev.encoder.id;
-  a.connectorType = c.type;
-  a.connectorTypeId = 1;
+  if (countEncoders >= 1) putArray(a, "encoders_ptr", [dev.encoder.id]);
+  a.count_modes = c.modes.length;
+  a.count_encoders = 1;
+  a.count_props = 0;
+  a.encoder_id = dev.encoder.id;
+  a.connector_type = c.type;
+  a.connector_type_id = 1;
   a.connection = DRM_MODE_CONNECTED;
-  a.mmWidth = 0;
-  a.mmHeight = 0;
+  a.mm_width = 0;
+  a.mm_height = 0;
   a.subpixel = 0;
   return 0;
 }
@@ -690,13 +700,13 @@ export function drmModeGetencoderIoctl(file: DrmFile, arg: unknown): number {
   const what = "MODE_GETENCODER";
   const a = struct<DrmModeGetEncoder>(arg, what);
   const dev = file.dev;
-  const id = u32(a, "encoderId", what);
+  const id = u32(a, "encoder_id", what);
   if (dev._modeObjects.get(id) !== dev.encoder)
-    throw new KernelError("ENOENT", `${what}: encoderId ${id} is not an encoder`);
-  a.encoderType = dev.encoder.type;
-  a.crtcId = dev.crtc.latest.active ? dev.crtc.id : 0;
-  a.possibleCrtcs = 1;
-  a.possibleClones = 0;
+    throw new KernelError("ENOENT", `${what}: encoder_id ${id} is not an encoder`);
+  a.encoder_type = dev.encoder.type;
+  a.crtc_id = dev.crtc.latest.active ? dev.crtc.id : 0;
+  a.possible_crtcs = 1;
+  a.possible_clones = 0;
   return 0;
 }
 
@@ -704,8 +714,8 @@ export function drmModeGetencoderIoctl(file: DrmFile, arg: unknown): number {
 export function drmModeGetplaneResourcesIoctl(file: DrmFile, arg: unknown): number {
   const what = "MODE_GETPLANERESOURCES";
   const a = struct<DrmModeGetPlaneRes>(arg, what);
-  if (u32(a, "countPlanes", what, true) >= 1) putArray(a, "planeIdPtr", [file.dev.plane.id]);
-  a.countPlanes = 1;
+  if (u32(a, "count_planes", what, true) >= 1) putArray(a, "plane_id_ptr", [file.dev.plane.id]);
+  a.count_planes = 1;
   return 0;
 }
 
@@ -714,39 +724,39 @@ export function drmModeGetplaneIoctl(file: DrmFile, arg: unknown): number {
   const what = "MODE_GETPLANE";
   const a = struct<DrmModeGetPlane>(arg, what);
   const dev = file.dev;
-  const id = u32(a, "planeId", what);
+  const id = u32(a, "plane_id", what);
   if (dev._modeObjects.get(id) !== dev.plane)
-    throw new KernelError("ENOENT", `${what}: planeId ${id} is not a plane`);
+    throw new KernelError("ENOENT", `${what}: plane_id ${id} is not a plane`);
   const st = dev.crtc.latest;
-  if (u32(a, "countFormatTypes", what, true) >= dev.plane.formats.length)
-    putArray(a, "formatTypePtr", dev.plane.formats);
-  a.countFormatTypes = dev.plane.formats.length;
-  a.crtcId = st.fb ? dev.crtc.id : 0;
-  a.fbId = st.fb?.id ?? 0;
-  a.possibleCrtcs = 1;
-  a.gammaSize = 0;
+  if (u32(a, "count_format_types", what, true) >= dev.plane.formats.length)
+    putArray(a, "format_type_ptr", dev.plane.formats);
+  a.count_format_types = dev.plane.formats.length;
+  a.crtc_id = st.fb ? dev.crtc.id : 0;
+  a.fb_id = st.fb?.id ?? 0;
+  a.possible_crtcs = 1;
+  a.gamma_size = 0;
   return 0;
 }
 
 /**
  * @internal DRM_IOCTL_MODE_PAGE_FLIP (`drm_mode_page_flip_ioctl` + `drm_atomic_helper_page_flip`,
- * master only): framebuffer `fbId` replaces the CRTC's at the next vblank. EINVAL for unknown
+ * master only): framebuffer `fb_id` replaces the CRTC's at the next vblank. EINVAL for unknown
  * flags, target or async flips (not supported), or a format other than the current
  * framebuffer's; ENOENT for an unknown CRTC or framebuffer; EBUSY when the CRTC has no
  * framebuffer (it is off) or a commit is still pending; ENOSPC when the viewport exceeds the
  * framebuffer; ENOMEM when the file's event space is full. With DRM_MODE_PAGE_FLIP_EVENT a
- * DRM_EVENT_FLIP_COMPLETE carrying `userData` is sent at completion; with
- * DRM_MODE_PAGE_FLIP_OUT_FENCE `outFenceFd` gets a sync_file of the flip's fence.
+ * DRM_EVENT_FLIP_COMPLETE carrying `user_data` is sent at completion; with
+ * DRM_MODE_PAGE_FLIP_OUT_FENCE `out_fence_fd` gets a sync_file of the flip's fence.
  */
 export function drmModePageFlipIoctl(file: DrmFile, arg: unknown): number {
   const what = "MODE_PAGE_FLIP";
   const a = struct<DrmModeCrtcPageFlip>(arg, what);
   const dev = file.dev;
-  const crtcId = u32(a, "crtcId", what);
-  const fbId = u32(a, "fbId", what);
+  const crtcId = u32(a, "crtc_id", what);
+  const fbId = u32(a, "fb_id", what);
   const flags = u32(a, "flags", what);
   const sequence = u32(a, "sequence", what, true);
-  const userData = u64(a, "userData", what, true);
+  const userData = u64(a, "user_data", what, true);
   if (flags & ~DRM_MODE_PAGE_FLIP_FLAGS)
     throw new KernelError("EINVAL", `${what}: flags ${hex(flags)} has unknown bits`);
   if (sequence !== 0 && !(flags & DRM_MODE_PAGE_FLIP_TARGET)) {
@@ -770,7 +780,7 @@ export function drmModePageFlipIoctl(file: DrmFile, arg: unknown): number {
     throw new KernelError("EBUSY", `${what}: CRTC ${crtcId} has no framebuffer (it is off)`);
   }
   const fb = drmFramebufferLookup(dev, fbId);
-  if (!fb) throw new KernelError("ENOENT", `${what}: fbId ${fbId} is not a framebuffer`);
+  if (!fb) throw new KernelError("ENOENT", `${what}: fb_id ${fbId} is not a framebuffer`);
   checkViewport(fb, latest.mode, latest.x, latest.y, what);
   if (latest.fb.format !== fb.format) {
     throw new KernelError(
@@ -806,6 +816,6 @@ export function drmModePageFlipIoctl(file: DrmFile, arg: unknown): number {
   }
   const tp = dev._tp.flip;
   if (tp.enabled) tp.emit({ dev: dev.name, crtc: crtc.id, fb: fb.id, seqno, target });
-  a.outFenceFd = fd;
+  a.out_fence_fd = fd;
   return 0;
 }

@@ -1,8 +1,9 @@
 /**
  * The DRM user/kernel interface this package serves (include/uapi/drm/drm.h, drm_mode.h): ioctl
  * numbers as the kernel encodes them for 32-bit ARM, the flags and capability values, and the
- * argument structs as JS objects with the uapi field names in camelCase (`fb_id` → `fbId`).
- * Output fields are written into the object the caller passes.
+ * argument structs as JS objects whose fields carry the uapi header's names as they are
+ * (`fb_id`, `pixel_format`, `count_connectors`; docs/design.md §6). Output fields are written
+ * into the object the caller passes.
  *
  * @module
  */
@@ -136,7 +137,7 @@ export const DRM_MODE_PAGE_FLIP_TARGET =
   DRM_MODE_PAGE_FLIP_TARGET_ABSOLUTE | DRM_MODE_PAGE_FLIP_TARGET_RELATIVE;
 /**
  * umm: also return the flip's out-fence (a dma-fence signalled at the vblank that completes the
- * flip) as a sync_file fd in `outFenceFd` — what the atomic ioctl's OUT_FENCE_PTR property does.
+ * flip) as a sync_file fd in `out_fence_fd` — what the atomic ioctl's OUT_FENCE_PTR property does.
  */
 export const DRM_MODE_PAGE_FLIP_OUT_FENCE = 0x100;
 /** `DRM_MODE_PAGE_FLIP_FLAGS` (+ umm's OUT_FENCE): every flag PAGE_FLIP accepts. */
@@ -218,9 +219,9 @@ export const DRIVER_RENDER = 1 << 3;
 
 /** `struct drm_version` (out): the driver's identity. */
 export interface DrmVersion {
-  versionMajor: number;
-  versionMinor: number;
-  versionPatchlevel: number;
+  version_major: number;
+  version_minor: number;
+  version_patchlevel: number;
   name: string;
   date: string;
   desc: string;
@@ -249,13 +250,13 @@ export interface DrmPrimeHandle {
 export interface DrmModeModeinfo {
   clock: number;
   hdisplay: number;
-  hsyncStart: number;
-  hsyncEnd: number;
+  hsync_start: number;
+  hsync_end: number;
   htotal: number;
   hskew: number;
   vdisplay: number;
-  vsyncStart: number;
-  vsyncEnd: number;
+  vsync_start: number;
+  vsync_end: number;
   vtotal: number;
   vscan: number;
   vrefresh: number;
@@ -266,73 +267,73 @@ export interface DrmModeModeinfo {
 
 /** `struct drm_mode_card_res`: counts in/out, id arrays filled when the count given is large enough. */
 export interface DrmModeCardRes {
-  fbIds?: number[];
-  crtcIds?: number[];
-  connectorIds?: number[];
-  encoderIds?: number[];
-  countFbs: number;
-  countCrtcs: number;
-  countConnectors: number;
-  countEncoders: number;
-  minWidth?: number;
-  maxWidth?: number;
-  minHeight?: number;
-  maxHeight?: number;
+  fb_id_ptr?: number[];
+  crtc_id_ptr?: number[];
+  connector_id_ptr?: number[];
+  encoder_id_ptr?: number[];
+  count_fbs: number;
+  count_crtcs: number;
+  count_connectors: number;
+  count_encoders: number;
+  min_width?: number;
+  max_width?: number;
+  min_height?: number;
+  max_height?: number;
 }
 
-/** `struct drm_mode_crtc` (GETCRTC / SETCRTC). `fbId` -1 (0xffffffff) in SETCRTC keeps the current fb. */
+/** `struct drm_mode_crtc` (GETCRTC / SETCRTC). `fb_id` -1 (0xffffffff) in SETCRTC keeps the current fb. */
 export interface DrmModeCrtc {
-  setConnectorsPtr?: number[];
-  countConnectors?: number;
-  crtcId: number;
-  fbId: number;
+  set_connectors_ptr?: number[];
+  count_connectors?: number;
+  crtc_id: number;
+  fb_id: number;
   x: number;
   y: number;
-  gammaSize?: number;
-  modeValid: number;
+  gamma_size?: number;
+  mode_valid: number;
   mode?: DrmModeModeinfo;
 }
 
 /** `struct drm_mode_get_encoder`. */
 export interface DrmModeGetEncoder {
-  encoderId: number;
-  encoderType?: number;
-  crtcId?: number;
-  possibleCrtcs?: number;
-  possibleClones?: number;
+  encoder_id: number;
+  encoder_type?: number;
+  crtc_id?: number;
+  possible_crtcs?: number;
+  possible_clones?: number;
 }
 
-/** `struct drm_mode_get_connector`: the mode list is filled when `countModes` is large enough. */
+/** `struct drm_mode_get_connector`: the mode list is filled when `count_modes` is large enough. */
 export interface DrmModeGetConnector {
-  connectorId: number;
-  encodersPtr?: number[];
-  modesPtr?: DrmModeModeinfo[];
-  countModes: number;
-  countEncoders: number;
-  countProps?: number;
-  encoderId?: number;
-  connectorType?: number;
-  connectorTypeId?: number;
+  connector_id: number;
+  encoders_ptr?: number[];
+  modes_ptr?: DrmModeModeinfo[];
+  count_modes: number;
+  count_encoders: number;
+  count_props?: number;
+  encoder_id?: number;
+  connector_type?: number;
+  connector_type_id?: number;
   connection?: number;
-  mmWidth?: number;
-  mmHeight?: number;
+  mm_width?: number;
+  mm_height?: number;
   subpixel?: number;
 }
 
 /**
- * `struct drm_mode_crtc_page_flip_target` (+ umm's `outFenceFd`, written with
+ * `struct drm_mode_crtc_page_flip_target` (+ umm's `out_fence_fd`, written with
  * DRM_MODE_PAGE_FLIP_OUT_FENCE).
  */
 export interface DrmModeCrtcPageFlip {
-  crtcId: number;
-  fbId: number;
+  crtc_id: number;
+  fb_id: number;
   flags: number;
   /** `reserved` of the legacy struct, the target vblank with DRM_MODE_PAGE_FLIP_TARGET_* */
   sequence?: number;
   /** returned in the DRM_EVENT_FLIP_COMPLETE event (a u64, here a safe integer) */
-  userData?: number;
+  user_data?: number;
   /** out: the sync_file fd of the flip's out-fence (DRM_MODE_PAGE_FLIP_OUT_FENCE), else -1 */
-  outFenceFd?: number;
+  out_fence_fd?: number;
 }
 
 /** `struct drm_mode_create_dumb`: `width`, `height`, `bpp`, `flags` in; `handle`, `pitch`, `size` out. */
@@ -360,30 +361,30 @@ export interface DrmModeDestroyDumb {
 
 /** `struct drm_mode_get_plane_res`. */
 export interface DrmModeGetPlaneRes {
-  planeIdPtr?: number[];
-  countPlanes: number;
+  plane_id_ptr?: number[];
+  count_planes: number;
 }
 
 /** `struct drm_mode_get_plane`. */
 export interface DrmModeGetPlane {
-  planeId: number;
-  crtcId?: number;
-  fbId?: number;
-  possibleCrtcs?: number;
-  gammaSize?: number;
-  countFormatTypes: number;
-  formatTypePtr?: number[];
+  plane_id: number;
+  crtc_id?: number;
+  fb_id?: number;
+  possible_crtcs?: number;
+  gamma_size?: number;
+  count_format_types: number;
+  format_type_ptr?: number[];
 }
 
 /**
- * `struct drm_mode_fb_cmd2`: `width`, `height`, `pixelFormat` (fourcc), `flags`, per-plane
- * `handles`, `pitches` (bytes) and `offsets` (bytes into the object) in; `fbId` out.
+ * `struct drm_mode_fb_cmd2`: `width`, `height`, `pixel_format` (fourcc), `flags`, per-plane
+ * `handles`, `pitches` (bytes) and `offsets` (bytes into the object) in; `fb_id` out.
  */
 export interface DrmModeFbCmd2 {
-  fbId: number;
+  fb_id: number;
   width: number;
   height: number;
-  pixelFormat: number;
+  pixel_format: number;
   flags?: number;
   handles: number[];
   pitches: number[];
@@ -400,33 +401,33 @@ export interface DrmWaitVblank {
   /** request.signal: the event's user_data with DRM_VBLANK_EVENT */
   signal?: number;
   /** reply.tval_sec */
-  tvalSec?: number;
+  tval_sec?: number;
   /** reply.tval_usec */
-  tvalUsec?: number;
+  tval_usec?: number;
 }
 
 /** A decoded `struct drm_event_vblank` (both DRM_EVENT_VBLANK and DRM_EVENT_FLIP_COMPLETE). */
 export interface DrmEventVblank {
   readonly type: number;
   readonly length: number;
-  readonly userData: number;
-  readonly tvSec: number;
-  readonly tvUsec: number;
+  readonly user_data: number;
+  readonly tv_sec: number;
+  readonly tv_usec: number;
   readonly sequence: number;
-  readonly crtcId: number;
+  readonly crtc_id: number;
 }
 
 /** A CEA-861 1920×1080 at 60 Hz mode (148.5 MHz pixel clock, 2200×1125 total). */
 export const DRM_MODE_1080P60: Readonly<DrmModeModeinfo> = Object.freeze({
   clock: 148500,
   hdisplay: 1920,
-  hsyncStart: 2008,
-  hsyncEnd: 2052,
+  hsync_start: 2008,
+  hsync_end: 2052,
   htotal: 2200,
   hskew: 0,
   vdisplay: 1080,
-  vsyncStart: 1084,
-  vsyncEnd: 1089,
+  vsync_start: 1084,
+  vsync_end: 1089,
   vtotal: 1125,
   vscan: 0,
   vrefresh: 60,
@@ -439,13 +440,13 @@ export const DRM_MODE_1080P60: Readonly<DrmModeModeinfo> = Object.freeze({
 export const DRM_MODE_720P60: Readonly<DrmModeModeinfo> = Object.freeze({
   clock: 74250,
   hdisplay: 1280,
-  hsyncStart: 1390,
-  hsyncEnd: 1430,
+  hsync_start: 1390,
+  hsync_end: 1430,
   htotal: 1650,
   hskew: 0,
   vdisplay: 720,
-  vsyncStart: 725,
-  vsyncEnd: 730,
+  vsync_start: 725,
+  vsync_end: 730,
   vtotal: 750,
   vscan: 0,
   vrefresh: 60,
@@ -465,13 +466,13 @@ export function drmSimpleMode(hdisplay: number, vdisplay: number, vrefresh = 60)
   return {
     clock: Math.max(1, Math.round((htotal * vtotal * vrefresh) / 1000)),
     hdisplay,
-    hsyncStart: hdisplay + 4,
-    hsyncEnd: hdisplay + 8,
+    hsync_start: hdisplay + 4,
+    hsync_end: hdisplay + 8,
     htotal,
     hskew: 0,
     vdisplay,
-    vsyncStart: vdisplay + 2,
-    vsyncEnd: vdisplay + 4,
+    vsync_start: vdisplay + 2,
+    vsync_end: vdisplay + 4,
     vtotal,
     vscan: 0,
     vrefresh,

@@ -209,7 +209,7 @@ export function drmVblankPut(v: DrmVblank): void {
  * NEXTONMISS; with DRM_VBLANK_EVENT queues a DRM_EVENT_VBLANK (user data `signal`) and returns at
  * once, else blocks until the count is reached (a promise; EBUSY after 3 s). EINVAL for
  * DRM_VBLANK_SIGNAL, unknown bits, a CRTC index other than 0, or a CRTC that is off; ENOMEM when
- * the file's event space is full. Writes `sequence`, `tvalSec`, `tvalUsec` (and clears
+ * the file's event space is full. Writes `sequence`, `tval_sec`, `tval_usec` (and clears
  * RELATIVE / NEXTONMISS from `type`, as the kernel rewrites the request for restarts).
  */
 export function drmWaitVblankIoctl(file: DrmFile, arg: unknown): number | Promise<number> {
@@ -241,8 +241,8 @@ export function drmWaitVblankIoctl(file: DrmFile, arg: unknown): number | Promis
     const now = v.countAndTime();
     a.type = outType;
     a.sequence = now.seq;
-    a.tvalSec = Math.floor(now.time / 1e9);
-    a.tvalUsec = Math.floor((now.time % 1e9) / 1e3);
+    a.tval_sec = Math.floor(now.time / 1e9);
+    a.tval_usec = Math.floor((now.time % 1e9) / 1e3);
   };
   if (flags & DRM_VBLANK_EVENT) {
     let e: PendingEvent;

@@ -24,17 +24,17 @@ describe("framebuffers (ADDFB2 / RMFB)", () => {
     const obj = drmFileAt(proc, fd).objectOf(d.handle)!;
     const refs = obj.refcount;
     const base: DrmModeFbCmd2 = {
-      fbId: 0,
+      fb_id: 0,
       width: 64,
       height: 32,
-      pixelFormat: DRM_FORMAT_XRGB8888,
+      pixel_format: DRM_FORMAT_XRGB8888,
       handles: [d.handle],
       pitches: [256],
       offsets: [0],
     };
     const add = (x: Partial<DrmModeFbCmd2>) => () => proc.ioctl(fd, DRM_IOCTL_MODE_ADDFB2, { ...base, ...x });
-    expect(add({ pixelFormat: fourccCode("ZZ99") })).toThrow(kerr("EINVAL", /bad framebuffer format ZZ99/));
-    expect(add({ pixelFormat: 0 })).toThrow(kerr("EINVAL", /format/));
+    expect(add({ pixel_format: fourccCode("ZZ99") })).toThrow(kerr("EINVAL", /bad framebuffer format ZZ99/));
+    expect(add({ pixel_format: 0 })).toThrow(kerr("EINVAL", /format/));
     expect(add({ width: 0 })).toThrow(kerr("EINVAL", /width 0/));
     expect(add({ height: 0 })).toThrow(kerr("EINVAL", /height 0/));
     expect(add({ width: 5000 })).toThrow(kerr("EINVAL", /width 5000, should be/));
@@ -55,7 +55,7 @@ describe("framebuffers (ADDFB2 / RMFB)", () => {
     );
     expect(() => proc.ioctl(fd, DRM_IOCTL_MODE_ADDFB2, null)).toThrow(kerr("EFAULT"));
     // NV12: two planes, the chroma plane checked against its own object and offset
-    const nv = (x: Partial<DrmModeFbCmd2>) => add({ pixelFormat: DRM_FORMAT_NV12, ...x });
+    const nv = (x: Partial<DrmModeFbCmd2>) => add({ pixel_format: DRM_FORMAT_NV12, ...x });
     expect(nv({ handles: [d.handle], pitches: [64, 64], offsets: [0, 2048] })).toThrow(
       kerr("EINVAL", /handles\[1\] is 0: no buffer object handle for plane 1/),
     );
@@ -73,13 +73,13 @@ describe("framebuffers (ADDFB2 / RMFB)", () => {
     // the same NV12 layouts that fit are accepted
     const ok = {
       ...base,
-      pixelFormat: DRM_FORMAT_NV12,
+      pixel_format: DRM_FORMAT_NV12,
       handles: [d.handle, d.handle],
       pitches: [64, 64],
       offsets: [0, 2048],
     };
     proc.ioctl(fd, DRM_IOCTL_MODE_ADDFB2, ok);
-    expect(ok.fbId).toBeGreaterThan(0);
+    expect(ok.fb_id).toBeGreaterThan(0);
     expect(obj.refcount).toBe(refs + 2); // one per plane
     proc.exit(0);
     expect(ddev.fbCount).toBe(0);
@@ -101,12 +101,12 @@ describe("framebuffers (ADDFB2 / RMFB)", () => {
       kerr("ENOENT", /not created by this file/),
     );
     expect(() => a.proc.ioctl(a.fd, DRM_IOCTL_MODE_RMFB, 999)).toThrow(kerr("ENOENT", /999/));
-    const res = { countFbs: 4, countCrtcs: 0, countConnectors: 0, countEncoders: 0 } as Record<
+    const res = { count_fbs: 4, count_crtcs: 0, count_connectors: 0, count_encoders: 0 } as Record<
       string,
       unknown
     >;
     a.proc.ioctl(a.fd, DRM_IOCTL_MODE_GETRESOURCES, res);
-    expect(res.fbIds).toEqual([fb]);
+    expect(res.fb_id_ptr).toEqual([fb]);
     expect(a.proc.ioctl(a.fd, DRM_IOCTL_MODE_RMFB, fb)).toBe(0);
     expect(events).toEqual(["drm_rmfb", "drm_gem_free"]);
     expect(ddev.fbCount).toBe(0);

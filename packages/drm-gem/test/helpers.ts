@@ -244,9 +244,9 @@ export function addFb(
   offsets: number[] = [],
   pixelFormat = DRM_FORMAT_XRGB8888,
 ): number {
-  const a = { fbId: 0, width, height, pixelFormat, handles, pitches, offsets };
+  const a = { fb_id: 0, width, height, pixel_format: pixelFormat, handles, pitches, offsets };
   proc.ioctl(fd, DRM_IOCTL_MODE_ADDFB2, a);
-  return a.fbId;
+  return a.fb_id;
 }
 
 /** SETCRTC of `fbId` in `mode` on the card's connector (returns what the ioctl returns). */
@@ -258,18 +258,18 @@ export function setCrtc(
   mode: DrmModeModeinfo = SMALL_MODE,
 ): number | Promise<number> {
   return proc.ioctl(fd, DRM_IOCTL_MODE_SETCRTC, {
-    crtcId: ddev.crtc.id,
-    fbId,
+    crtc_id: ddev.crtc.id,
+    fb_id: fbId,
     x: 0,
     y: 0,
-    modeValid: 1,
+    mode_valid: 1,
     mode,
-    setConnectorsPtr: [ddev.connector.id],
-    countConnectors: 1,
+    set_connectors_ptr: [ddev.connector.id],
+    count_connectors: 1,
   });
 }
 
-/** PAGE_FLIP; returns the arg (outFenceFd filled). */
+/** PAGE_FLIP; returns the arg (out_fence_fd filled). */
 export function flip(
   proc: Process,
   fd: number,
@@ -278,7 +278,7 @@ export function flip(
   flags = 0,
   userData = 0,
 ): DrmModeCrtcPageFlip {
-  const a: DrmModeCrtcPageFlip = { crtcId: ddev.crtc.id, fbId, flags, userData };
+  const a: DrmModeCrtcPageFlip = { crtc_id: ddev.crtc.id, fb_id: fbId, flags, user_data: userData };
   proc.ioctl(fd, DRM_IOCTL_MODE_PAGE_FLIP, a);
   return a;
 }

@@ -132,11 +132,11 @@ describe("KMS: modeset, flips, vblank", () => {
         {
           type: DRM_EVENT_FLIP_COMPLETE,
           length: DRM_EVENT_VBLANK_SIZE,
-          userData: 1000 + i,
-          tvSec: 0,
-          tvUsec: Math.floor(vbl(k) / 1000),
+          user_data: 1000 + i,
+          tv_sec: 0,
+          tv_usec: Math.floor(vbl(k) / 1000),
           sequence: k,
-          crtcId: ddev.crtc.id,
+          crtc_id: ddev.crtc.id,
         },
       ]);
       expect(display.last!.fb).toBe(next.fb);
@@ -158,19 +158,19 @@ describe("KMS: modeset, flips, vblank", () => {
     setCrtc(p.proc, p.fd, ddev, a.fb);
     await r.kernel.clock.runUntilIdle();
     const f = flip(p.proc, p.fd, ddev, b.fb, DRM_MODE_PAGE_FLIP_OUT_FENCE);
-    expect(f.outFenceFd).toBeGreaterThan(p.fd);
-    expect(p.proc.getFdFlags(f.outFenceFd!)).toBe(FD_CLOEXEC);
-    const fence = r.kernel.withCurrent(p.proc, () => syncFileGetFence(r.kernel, f.outFenceFd!))!;
+    expect(f.out_fence_fd).toBeGreaterThan(p.fd);
+    expect(p.proc.getFdFlags(f.out_fence_fd!)).toBe(FD_CLOEXEC);
+    const fence = r.kernel.withCurrent(p.proc, () => syncFileGetFence(r.kernel, f.out_fence_fd!))!;
     expect(fence.context).toBe(ddev.crtc._fenceContext);
     expect(dmaFenceIsSignaled(fence)).toBe(false);
-    const [rev] = await r.kernel.clock.runUntil(p.proc.poll([{ fd: f.outFenceFd!, events: POLLIN }]));
+    const [rev] = await r.kernel.clock.runUntil(p.proc.poll([{ fd: f.out_fence_fd!, events: POLLIN }]));
     expect(rev).toBe(POLLIN);
     expect(r.kernel.clock.now()).toBe(vbl(2));
     expect(fence.timestamp).toBe(vbl(2));
     expect(ddev.crtc.state.fb?.id).toBe(b.fb);
     // without the flag no fd is made
-    expect(flip(p.proc, p.fd, ddev, a.fb).outFenceFd).toBe(-1);
-    p.proc.close(f.outFenceFd!);
+    expect(flip(p.proc, p.fd, ddev, a.fb).out_fence_fd).toBe(-1);
+    p.proc.close(f.out_fence_fd!);
     p.proc.exit(0);
     await r.kernel.clock.runUntilIdle();
   });
@@ -257,7 +257,11 @@ describe("KMS: modeset, flips, vblank", () => {
     // SETCRTC to the same state is a no-op
     expect(setCrtc(p.proc, p.fd, ddev, a.fb)).toBe(0);
     // turning off
-    const off = p.proc.ioctl(p.fd, DRM_IOCTL_MODE_SETCRTC, { crtcId: ddev.crtc.id, fbId: 0, modeValid: 0 });
+    const off = p.proc.ioctl(p.fd, DRM_IOCTL_MODE_SETCRTC, {
+      crtc_id: ddev.crtc.id,
+      fb_id: 0,
+      mode_valid: 0,
+    });
     await r.kernel.clock.runUntil(off as Promise<number>);
     expect(ddev.crtc.state.active).toBe(false);
     expect(display.events).toEqual(["enable 64x32", "disable"]);
@@ -295,16 +299,16 @@ describe("KMS: modeset, flips, vblank", () => {
     const d16 = createDumb(p.proc, p.fd, 64, 32, 16);
     const fb16 = addFb(p.proc, p.fd, 64, 32, [d16.handle], [d16.pitch], [], DRM_FORMAT_RGB565);
     const f = (a2: object) => () =>
-      p.proc.ioctl(p.fd, DRM_IOCTL_MODE_PAGE_FLIP, { crtcId: ddev.crtc.id, fbId: a.fb, flags: 0, ...a2 });
+      p.proc.ioctl(p.fd, DRM_IOCTL_MODE_PAGE_FLIP, { crtc_id: ddev.crtc.id, fb_id: a.fb, flags: 0, ...a2 });
     expect(f({ flags: 0x80 })).toThrow(kerr("EINVAL", /flags/));
     expect(f({ sequence: 3 })).toThrow(kerr("EINVAL", /sequence/));
     expect(f({ flags: DRM_MODE_PAGE_FLIP_TARGET_RELATIVE })).toThrow(kerr("EINVAL", /page_flip_target/));
     expect(f({ flags: DRM_MODE_PAGE_FLIP_ASYNC })).toThrow(kerr("EINVAL", /async/));
-    expect(f({ crtcId: 999 })).toThrow(kerr("ENOENT", /crtcId 999/));
-    expect(f({ crtcId: ddev.plane.id })).toThrow(kerr("ENOENT", /not a CRTC/));
-    expect(f({ fbId: 999 })).toThrow(kerr("ENOENT", /fbId 999/));
-    expect(f({ fbId: smallFb })).toThrow(kerr("ENOSPC", /viewport/));
-    expect(f({ fbId: fb16 })).toThrow(kerr("EINVAL", /format/));
+    expect(f({ crtc_id: 999 })).toThrow(kerr("ENOENT", /crtc_id 999/));
+    expect(f({ crtc_id: ddev.plane.id })).toThrow(kerr("ENOENT", /not a CRTC/));
+    expect(f({ fb_id: 999 })).toThrow(kerr("ENOENT", /fb_id 999/));
+    expect(f({ fb_id: smallFb })).toThrow(kerr("ENOSPC", /viewport/));
+    expect(f({ fb_id: fb16 })).toThrow(kerr("EINVAL", /format/));
     expect(() => flip(other.proc, other.fd, ddev, a.fb)).toThrow(kerr("EACCES", /master/));
     flip(p.proc, p.fd, ddev, a.fb, DRM_MODE_PAGE_FLIP_EVENT);
     expect(f({ flags: DRM_MODE_PAGE_FLIP_EVENT })).toThrow(kerr("EBUSY"));
@@ -326,27 +330,27 @@ describe("KMS: modeset, flips, vblank", () => {
     const fbYuyv = addFb(p.proc, p.fd, 64, 32, [yuyv.handle], [yuyv.pitch], [], DRM_FORMAT_YUYV);
     const s = (x: object) => () =>
       p.proc.ioctl(p.fd, DRM_IOCTL_MODE_SETCRTC, {
-        crtcId: ddev.crtc.id,
-        fbId: a.fb,
+        crtc_id: ddev.crtc.id,
+        fb_id: a.fb,
         x: 0,
         y: 0,
-        modeValid: 1,
+        mode_valid: 1,
         mode: SMALL_MODE,
-        setConnectorsPtr: [ddev.connector.id],
+        set_connectors_ptr: [ddev.connector.id],
         ...x,
       });
     expect(s({ x: 0x10000 })).toThrow(kerr("ERANGE"));
-    expect(s({ crtcId: 77 })).toThrow(kerr("ENOENT", /crtcId 77/));
-    expect(s({ fbId: 77 })).toThrow(kerr("ENOENT", /fbId 77/));
-    expect(s({ fbId: -1 })).toThrow(kerr("EINVAL", /no current framebuffer/));
+    expect(s({ crtc_id: 77 })).toThrow(kerr("ENOENT", /crtc_id 77/));
+    expect(s({ fb_id: 77 })).toThrow(kerr("ENOENT", /fb_id 77/));
+    expect(s({ fb_id: -1 })).toThrow(kerr("EINVAL", /no current framebuffer/));
     expect(s({ mode: { ...SMALL_MODE, clock: 0 } })).toThrow(kerr("EINVAL", /clock/));
-    expect(s({ mode: { ...SMALL_MODE, hsyncStart: 10 } })).toThrow(kerr("EINVAL", /horizontal/));
+    expect(s({ mode: { ...SMALL_MODE, hsync_start: 10 } })).toThrow(kerr("EINVAL", /horizontal/));
     expect(s({ mode: { ...SMALL_MODE, flags: 16 } })).toThrow(kerr("EINVAL", /interlaced/));
     expect(s({ mode: undefined })).toThrow(kerr("EFAULT"));
-    expect(s({ setConnectorsPtr: [] })).toThrow(kerr("EINVAL", /countConnectors is 0/));
-    expect(s({ setConnectorsPtr: [ddev.crtc.id] })).toThrow(kerr("ENOENT", /not a connector/));
-    expect(s({ modeValid: 0 })).toThrow(kerr("EINVAL", /no mode or fb/));
-    expect(s({ fbId: fbYuyv })).toThrow(kerr("EINVAL", /cannot scan out format YUYV/));
+    expect(s({ set_connectors_ptr: [] })).toThrow(kerr("EINVAL", /count_connectors is 0/));
+    expect(s({ set_connectors_ptr: [ddev.crtc.id] })).toThrow(kerr("ENOENT", /not a connector/));
+    expect(s({ mode_valid: 0 })).toThrow(kerr("EINVAL", /no mode or fb/));
+    expect(s({ fb_id: fbYuyv })).toThrow(kerr("EINVAL", /cannot scan out format YUYV/));
     expect(s({ x: 1 })).toThrow(kerr("ENOSPC", /viewport/));
     expect(s({ mode: drmSimpleMode(128, 32) })).toThrow(kerr("ENOSPC"));
     expect(ddev.crtc.state.active).toBe(false);
@@ -371,12 +375,16 @@ describe("KMS: modeset, flips, vblank", () => {
     expect(m.proc.ioctl(m.fd, DRM_IOCTL_SET_MASTER)).toBe(0);
     expect(setCrtc(m.proc, m.fd, ddev, a.fb)).toBe(0);
     // any client may use the master's framebuffer ids in queries
-    const res = { countFbs: 0, countCrtcs: 1, countConnectors: 1, countEncoders: 1 } as Record<
+    const res = { count_fbs: 0, count_crtcs: 1, count_connectors: 1, count_encoders: 1 } as Record<
       string,
       unknown
     >;
     c.proc.ioctl(c.fd, DRM_IOCTL_MODE_GETRESOURCES, res);
-    expect(res).toMatchObject({ countFbs: 0, crtcIds: [ddev.crtc.id], connectorIds: [ddev.connector.id] });
+    expect(res).toMatchObject({
+      count_fbs: 0,
+      crtc_id_ptr: [ddev.crtc.id],
+      connector_id_ptr: [ddev.connector.id],
+    });
     m.proc.exit(0);
     await r.kernel.clock.runUntilIdle();
     const root = openCard(r, ddev, "root", 0);
@@ -399,11 +407,11 @@ describe("KMS: modeset, flips, vblank", () => {
     setCrtc(p.proc, p.fd, ddev, a.fb);
     const q = w({});
     expect(p.proc.ioctl(p.fd, DRM_IOCTL_WAIT_VBLANK, q)).toBe(0);
-    expect(q).toMatchObject({ sequence: 0, tvalSec: 0, tvalUsec: 0 });
+    expect(q).toMatchObject({ sequence: 0, tval_sec: 0, tval_usec: 0 });
     const two = w({ sequence: 2 });
     await r.kernel.clock.runUntil(p.proc.ioctl(p.fd, DRM_IOCTL_WAIT_VBLANK, two) as Promise<number>);
     expect(r.kernel.clock.now()).toBe(vbl(2));
-    expect(two).toMatchObject({ type: 0, sequence: 2, tvalUsec: Math.floor(vbl(2) / 1000) });
+    expect(two).toMatchObject({ type: 0, sequence: 2, tval_usec: Math.floor(vbl(2) / 1000) });
     // an event three vblanks ahead, and one for a count that passed
     const ev = w({ type: DRM_VBLANK_RELATIVE | DRM_VBLANK_EVENT, sequence: 3, signal: 77 });
     p.proc.ioctl(p.fd, DRM_IOCTL_WAIT_VBLANK, ev);
@@ -411,15 +419,15 @@ describe("KMS: modeset, flips, vblank", () => {
     const past = w({ type: DRM_VBLANK_EVENT, sequence: 1, signal: 78 });
     p.proc.ioctl(p.fd, DRM_IOCTL_WAIT_VBLANK, past);
     const now = drmParseEvents(p.proc.read(p.fd, 64));
-    expect(now).toMatchObject([{ type: DRM_EVENT_VBLANK, userData: 78, sequence: 2 }]);
+    expect(now).toMatchObject([{ type: DRM_EVENT_VBLANK, user_data: 78, sequence: 2 }]);
     await r.kernel.clock.runUntilIdle();
     expect(drmParseEvents(p.proc.read(p.fd, 64))).toMatchObject([
       {
         type: DRM_EVENT_VBLANK,
-        userData: 77,
+        user_data: 77,
         sequence: 5,
-        tvUsec: Math.floor(vbl(5) / 1000),
-        crtcId: ddev.crtc.id,
+        tv_usec: Math.floor(vbl(5) / 1000),
+        crtc_id: ddev.crtc.id,
       },
     ]);
     // NEXTONMISS: an absolute target in the past becomes the next vblank
@@ -458,8 +466,8 @@ describe("KMS: modeset, flips, vblank", () => {
     const [rev] = await p.proc.poll([{ fd: p.fd, events: POLLIN | POLLRDNORM }], 0);
     expect(rev).toBe(POLLIN | POLLRDNORM);
     expect(p.proc.read(p.fd, 31).length).toBe(0); // the first event does not fit
-    expect(drmParseEvents(p.proc.read(p.fd, 70)).map((e) => e.userData)).toEqual([0, 1]);
-    expect(drmParseEvents(p.proc.read(p.fd, 4096)).map((e) => e.userData)).toEqual([2]);
+    expect(drmParseEvents(p.proc.read(p.fd, 70)).map((e) => e.user_data)).toEqual([0, 1]);
+    expect(drmParseEvents(p.proc.read(p.fd, 4096)).map((e) => e.user_data)).toEqual([2]);
     // 4096 bytes of event space: 128 unread events, then ENOMEM
     for (let i = 0; i < 128; i++) {
       p.proc.ioctl(p.fd, DRM_IOCTL_WAIT_VBLANK, {
@@ -539,7 +547,7 @@ describe("KMS: modeset, flips, vblank", () => {
     const p = openCard(r, ddev);
     const v = {} as Record<string, unknown>;
     p.proc.ioctl(p.fd, DRM_IOCTL_VERSION, v);
-    expect(v).toMatchObject({ name: "exynos", versionMajor: 1 });
+    expect(v).toMatchObject({ name: "exynos", version_major: 1 });
     const cap = (c: number) => {
       const x = { capability: c, value: -1 };
       p.proc.ioctl(p.fd, DRM_IOCTL_GET_CAP, x);
@@ -549,27 +557,27 @@ describe("KMS: modeset, flips, vblank", () => {
     expect(cap(DRM_CAP_PRIME)).toBe(3);
     expect(cap(DRM_CAP_CRTC_IN_VBLANK_EVENT)).toBe(1);
     expect(() => cap(0x999)).toThrow(kerr("EINVAL", /capability/));
-    const conn: DrmModeGetConnector = { connectorId: ddev.connector.id, countModes: 0, countEncoders: 0 };
+    const conn: DrmModeGetConnector = { connector_id: ddev.connector.id, count_modes: 0, count_encoders: 0 };
     p.proc.ioctl(p.fd, DRM_IOCTL_MODE_GETCONNECTOR, conn);
-    expect(conn).toMatchObject({ countModes: 1, connection: 1, encoderId: ddev.encoder.id });
-    expect(conn.modesPtr).toBeUndefined();
+    expect(conn).toMatchObject({ count_modes: 1, connection: 1, encoder_id: ddev.encoder.id });
+    expect(conn.modes_ptr).toBeUndefined();
     p.proc.ioctl(p.fd, DRM_IOCTL_MODE_GETCONNECTOR, conn);
-    expect(conn.modesPtr).toEqual([SMALL_MODE]);
-    const enc = { encoderId: ddev.encoder.id } as Record<string, unknown>;
+    expect(conn.modes_ptr).toEqual([SMALL_MODE]);
+    const enc = { encoder_id: ddev.encoder.id } as Record<string, unknown>;
     p.proc.ioctl(p.fd, DRM_IOCTL_MODE_GETENCODER, enc);
-    expect(enc).toMatchObject({ possibleCrtcs: 1, crtcId: 0 });
-    const pr = { countPlanes: 1 } as Record<string, unknown>;
+    expect(enc).toMatchObject({ possible_crtcs: 1, crtc_id: 0 });
+    const pr = { count_planes: 1 } as Record<string, unknown>;
     p.proc.ioctl(p.fd, DRM_IOCTL_MODE_GETPLANERESOURCES, pr);
-    expect(pr.planeIdPtr).toEqual([ddev.plane.id]);
-    const pl = { planeId: ddev.plane.id, countFormatTypes: 10 } as Record<string, unknown>;
+    expect(pr.plane_id_ptr).toEqual([ddev.plane.id]);
+    const pl = { plane_id: ddev.plane.id, count_format_types: 10 } as Record<string, unknown>;
     p.proc.ioctl(p.fd, DRM_IOCTL_MODE_GETPLANE, pl);
-    expect(pl.countFormatTypes).toBe(5);
+    expect(pl.count_format_types).toBe(5);
     const a = dumbFb(r, ddev, p, 1);
     setCrtc(p.proc, p.fd, ddev, a.fb);
-    const c = { crtcId: ddev.crtc.id } as Record<string, unknown>;
+    const c = { crtc_id: ddev.crtc.id } as Record<string, unknown>;
     p.proc.ioctl(p.fd, DRM_IOCTL_MODE_GETCRTC, c);
-    expect(c).toMatchObject({ fbId: a.fb, modeValid: 1, mode: SMALL_MODE, x: 0, y: 0 });
-    expect(() => p.proc.ioctl(p.fd, DRM_IOCTL_MODE_GETCRTC, { crtcId: 12345 })).toThrow(kerr("ENOENT"));
+    expect(c).toMatchObject({ fb_id: a.fb, mode_valid: 1, mode: SMALL_MODE, x: 0, y: 0 });
+    expect(() => p.proc.ioctl(p.fd, DRM_IOCTL_MODE_GETCRTC, { crtc_id: 12345 })).toThrow(kerr("ENOENT"));
     expect(() => p.proc.ioctl(p.fd, 0xc0106499, {})).toThrow(kerr("EINVAL", /not a DRM ioctl/));
     p.proc.exit(0);
   });

@@ -152,8 +152,8 @@ describe("property: random GEM / fb / PRIME / flip sequences", () => {
               const fb = at(fbs[0]!.concat(fbs[1]!), op.pick) ?? baseFb;
               try {
                 procs[0]!.proc.ioctl(procs[0]!.fd, DRM_IOCTL_MODE_PAGE_FLIP, {
-                  crtcId: ddev.crtc.id,
-                  fbId: fb,
+                  crtc_id: ddev.crtc.id,
+                  fb_id: fb,
                   flags: 0,
                 });
               } catch (e) {

@@ -80,22 +80,22 @@ const fd = compositor.open(card.path, O_RDWR); // the first opener is the DRM ma
 const prime = { fd: bufFd!, flags: 0, handle: 0 };
 compositor.ioctl(fd, DRM_IOCTL_PRIME_FD_TO_HANDLE, prime);
 const fb1 = {
-  fbId: 0,
+  fb_id: 0,
   width: 320,
   height: 240,
-  pixelFormat: DRM_FORMAT_XRGB8888,
+  pixel_format: DRM_FORMAT_XRGB8888,
   handles: [prime.handle],
   pitches: [1280],
 };
 compositor.ioctl(fd, DRM_IOCTL_MODE_ADDFB2, fb1);
 const crtc = {
-  crtcId: card.crtc.id,
-  fbId: fb1.fbId,
+  crtc_id: card.crtc.id,
+  fb_id: fb1.fb_id,
   x: 0,
   y: 0,
-  modeValid: 1,
+  mode_valid: 1,
   mode,
-  setConnectorsPtr: [card.connector.id],
+  set_connectors_ptr: [card.connector.id],
 };
 compositor.ioctl(fd, DRM_IOCTL_MODE_SETCRTC, crtc);
 await kernel.clock.runFor(20_000_000); // one vblank later the display has read the frame
@@ -116,27 +116,27 @@ const va = compositor.mmap({
 });
 compositor.memWrite(va, new TextEncoder().encode("overlay!"));
 const fb2 = {
-  fbId: 0,
+  fb_id: 0,
   width: 320,
   height: 240,
-  pixelFormat: DRM_FORMAT_XRGB8888,
+  pixel_format: DRM_FORMAT_XRGB8888,
   handles: [dumb.handle],
   pitches: [dumb.pitch],
 };
 compositor.ioctl(fd, DRM_IOCTL_MODE_ADDFB2, fb2);
 const flags = DRM_MODE_PAGE_FLIP_EVENT | DRM_MODE_PAGE_FLIP_OUT_FENCE;
-const flip = { crtcId: card.crtc.id, fbId: fb2.fbId, flags, userData: 42, outFenceFd: -1 };
+const flip = { crtc_id: card.crtc.id, fb_id: fb2.fb_id, flags, user_data: 42, out_fence_fd: -1 };
 compositor.ioctl(fd, DRM_IOCTL_MODE_PAGE_FLIP, flip);
 const [ready, fenced] = await kernel.clock.runUntil(
   compositor.poll([
     { fd, events: POLLIN },
-    { fd: flip.outFenceFd, events: POLLIN },
+    { fd: flip.out_fence_fd, events: POLLIN },
   ]),
 );
 assert.deepEqual([ready, fenced], [POLLIN, POLLIN]); // the event and the out-fence, at the same vblank
 const [event] = drmParseEvents(compositor.read(fd, 4096));
 assert.equal(event!.type, DRM_EVENT_FLIP_COMPLETE);
-assert.equal(event!.userData, 42);
+assert.equal(event!.user_data, 42);
 assert.equal(event!.sequence, 2);
 assert.equal(shown, "overlay!");
 
