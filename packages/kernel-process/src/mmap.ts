@@ -13,10 +13,11 @@ import {
   MAP_SHARED,
   MEMTYPES,
   type MemType,
+  memtypeIndex,
   PROT_EXEC,
   PROT_READ,
   PROT_WRITE,
-  type Vma,
+  Vma,
   type VmaBacking,
   type VmaOps,
 } from "@umm/mm-core";
@@ -200,6 +201,27 @@ export function mmapFile(space: AddressSpace, file: File, a: MmapArgs): Vma {
       privateData: ctx.priv,
     });
   } catch (e) {
+    // the driver's mmap ran and may hold references for this mapping: as Linux does since 6.12
+    // (vma_close on the error path of __mmap_region), let it drop them through vm_ops->close
+    if (ctx.ops?.close) {
+      const dead = new Vma(space, {
+        start: addr,
+        end: addr + length,
+        prot: a.prot,
+        memtype: memtypeIndex(ctx.memtype),
+        shared: ctx.shared,
+        kind: backing.kind,
+        pfns: null,
+        basePfn: backing.kind === "pfn" ? backing.pfn : 0,
+        refs: false,
+        pgoff: ctx.pgoff,
+        name: ctx.name,
+        ops: ctx.ops,
+        file,
+        privateData: ctx.priv,
+      });
+      ctx.ops.close(dead);
+    }
     file.put();
     throw e;
   }

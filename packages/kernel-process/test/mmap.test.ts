@@ -220,6 +220,28 @@ describe("mmap of a file", () => {
     expect(p.fds.get(fd)!.refcount).toBe(1);
   });
 
+  it("when mm refuses the mapping after the driver's mmap ran, the driver's close drops what it took", () => {
+    const { kernel, mm } = boot();
+    const pfn = mm.buddy.allocPages(0, 0)!;
+    mm.buddy.freePages(pfn, 0); // a stale page: mm-core refuses to map it
+    let refs = 0;
+    registerChrdev(kernel, "/dev/stale", {
+      ops: {
+        mmap: (_file, ctx) => {
+          refs++; // like vb2's buffer refcount taken in its mmap
+          ctx.setPages([pfn]);
+          ctx.setOps({ close: () => refs-- });
+        },
+      },
+    });
+    const p = spawn(kernel, { comm: "app" });
+    const fd = p.open("/dev/stale", O_RDWR);
+    expect(() => p.mmap({ fd, length: PAGE_SIZE, prot: RW, flags: MAP_SHARED })).toThrow(kerr("EINVAL"));
+    expect(refs).toBe(0);
+    expect(p.space.vmas).toHaveLength(0);
+    expect(p.fds.get(fd)!.refcount).toBe(1);
+  });
+
   it("MmapContext: a pfn range with a memtype, private data and a name", () => {
     const { kernel, mm } = boot();
     const pfn = mm.buddy.allocPages(1, 0)!;
