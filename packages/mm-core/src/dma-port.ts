@@ -128,3 +128,45 @@ export class DmaPort {
       .map(({ paddr, len: l }) => ({ paddr, len: l }));
   }
 }
+
+const ports = new WeakMap<object, DmaPort[]>();
+
+/**
+ * Wires `port` as bus-master port `index` of `dev` (board assembly does this: a master behind a
+ * SysMMU gets a port whose translator is that SysMMU; the MFC has two ports). EBUSY when the slot
+ * is taken; EINVAL for a port that belongs to another device.
+ */
+export function devDmaPortSet(dev: DmaPortOwner, port: DmaPort, index = 0): void {
+  if (!Number.isInteger(index) || index < 0)
+    throw new KernelError("EINVAL", `dma port index ${index} is not a slot number`);
+  if (port.dev !== dev) {
+    throw new KernelError("EINVAL", `dma port of ${port.dev.name} cannot be port ${index} of ${dev.name}`);
+  }
+  let list = ports.get(dev);
+  if (!list) {
+    list = [];
+    ports.set(dev, list);
+  }
+  if (list[index]) throw new KernelError("EBUSY", `${dev.name} already has dma port ${index}`);
+  list[index] = port;
+}
+
+/** Removes `dev`'s ports (teardown). */
+export function devDmaPortsClear(dev: DmaPortOwner): void {
+  ports.delete(dev);
+}
+
+/**
+ * Bus-master port `index` of `dev`, as the board wired it: what a hardware model reads and writes
+ * through. ENODEV when the board gave the device no such port.
+ */
+export function devDmaPort(dev: DmaPortOwner, index = 0): DmaPort {
+  const p = ports.get(dev)?.[index];
+  if (!p) throw new KernelError("ENODEV", `${dev.name} has no dma port ${index} (the board wires ports)`);
+  return p;
+}
+
+/** Every port of `dev`, in index order (empty when none). */
+export function devDmaPorts(dev: DmaPortOwner): readonly DmaPort[] {
+  return (ports.get(dev) ?? []).filter((p) => p !== undefined);
+}

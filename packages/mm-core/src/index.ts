@@ -1,5 +1,12 @@
 export { type AllocPagesOpts, Buddy, gfpMigratetype, Zone, type ZoneName, type ZoneSpec } from "./buddy.js";
-export { DmaPort, type DmaPortOwner } from "./dma-port.js";
+export {
+  DmaPort,
+  type DmaPortOwner,
+  devDmaPort,
+  devDmaPortSet,
+  devDmaPorts,
+  devDmaPortsClear,
+} from "./dma-port.js";
 export { PageFrames, TagTable } from "./frames.js";
 export { followPfn, getUserPages, pinUserPages, type UserPages } from "./gup.js";
 export { DEFAULT_LOWMEM_SIZE, KernelSpace, PAGE_OFFSET, VMALLOC_END, VMALLOC_START } from "./kspace.js";

@@ -89,4 +89,22 @@ describe("DMA ports", () => {
       kerr("EIO", /beyond the DMA mask 0xffffff/),
     );
   });
+
+  it("boards wire ports per device; drivers look them up by index", () => {
+    const { mm } = bootMm();
+    const mfc = { id: 9, name: "mfc", dmaMask: DMA_BIT_MASK(32) };
+    const other = { id: 10, name: "g2d", dmaMask: DMA_BIT_MASK(32) };
+    const left = new DmaPort(mm, mfc);
+    const right = new DmaPort(mm, mfc);
+    devDmaPortSet(mfc, left, 0);
+    devDmaPortSet(mfc, right, 1);
+    expect(devDmaPort(mfc)).toBe(left);
+    expect(devDmaPort(mfc, 1)).toBe(right);
+    expect(devDmaPorts(mfc)).toEqual([left, right]);
+    expect(() => devDmaPortSet(mfc, left, 0)).toThrow(kerr("EBUSY"));
+    expect(() => devDmaPortSet(other, left, 0)).toThrow(kerr("EINVAL", /dma port of mfc/));
+    expect(() => devDmaPort(other)).toThrow(kerr("ENODEV", /g2d has no dma port 0/));
+    devDmaPortsClear(mfc);
+    expect(devDmaPorts(mfc)).toEqual([]);
+  });
 });
