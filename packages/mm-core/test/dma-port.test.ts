@@ -1,7 +1,15 @@
 import { DMA_BIT_MASK, KernelError, TraceRecorder } from "@umm/kernel-core";
 import { kerr } from "@umm/kernel-core/testing";
 import { describe, expect, it } from "vitest";
-import { DmaPort, type RunList, type Translator } from "../src/index.js";
+import {
+  DmaPort,
+  devDmaPort,
+  devDmaPortSet,
+  devDmaPorts,
+  devDmaPortsClear,
+  type RunList,
+  type Translator,
+} from "../src/index.js";
 import { bootMm, pattern } from "./helpers.js";
 
 describe("DMA ports", () => {
