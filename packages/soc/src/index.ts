@@ -23,6 +23,14 @@ export {
 export { EXYNOS4210_BOARD, EXYNOS4210_MFC_LEFT, EXYNOS4210_MFC_RIGHT } from "./boards/exynos4210.js";
 export { BOARDS, boardByName, DEFAULT_BOARD } from "./boards/index.js";
 export { S5PV210_BOARD, S5PV210_DMA24_POOL, S5PV210_MFC_LEFT, S5PV210_MFC_RIGHT } from "./boards/s5pv210.js";
+export {
+  type BootOpts,
+  bootBoard,
+  SOC_IOMMU_WINDOW,
+  SOC_SWIOTLB_SIZE,
+  SOC_VCM_CONTEXT_SIZE,
+} from "./boot.js";
+export { SOC_PLATFORM_DRIVERS } from "./drivers.js";
 export { type BoardFromDtOpts, boardFromDt, DT_DEFAULT_CACHE } from "./dt-board.js";
 export { type CompileDtsOpts, compileDts, dtcAvailable, dtcVersion } from "./dts.js";
 export {
@@ -48,3 +56,12 @@ export {
   parseFdt,
   writeFdt,
 } from "./fdt.js";
+export {
+  Machine,
+  type MachineDeviceSummary,
+  type MachineSummary,
+  type ShutdownLeak,
+  type ShutdownReport,
+} from "./machine.js";
+export type { MachineCmaStats, MachineStats } from "./stats.js";
+export { socUmpBackend } from "./ump-backend.js";
