@@ -13,29 +13,20 @@
  * device in reverse probe order, so these drivers' `remove` runs before the masters lose their
  * IOMMU mappings and before the SysMMUs go.
  *
- * The list is empty until `@umm/plat-s5p-media` lands. Its drivers are added here, nowhere
- * else — for example
- *
- * ```ts
- * import { FIMC_DRIVER, FIMD_DRIVER, MFC_DRIVER, TEST_PATTERN_SENSOR_DRIVER } from "@umm/plat-s5p-media";
- * export const SOC_PLATFORM_DRIVERS = Object.freeze([
- *   TEST_PATTERN_SENSOR_DRIVER, // "umm,test-pattern-sensor": before the FIMC that it feeds
- *   FIMC_DRIVER, // "samsung,exynos4210-fimc" (the S5PV210 boards list it as fallback)
- *   MFC_DRIVER, // "samsung,mfc-v5"
- *   FIMD_DRIVER, // "samsung,exynos4210-fimd"
- * ]);
- * ```
- *
- * — with `@umm/plat-s5p-media` added to this package's dependencies. Order matters only as
- * probe order (a driver that needs another device bound first may also throw `EPROBE_DEFER` from
- * `probe`; the bus retries it after every later successful probe).
+ * The list is plat-s5p-media's `S5P_MEDIA_DRIVERS`, in probe order: the test-pattern sensor
+ * ("umm,test-pattern-sensor", before the FIMC it feeds), FIMC ("samsung,exynos4210-fimc"; the
+ * S5PV210 board lists it as a fallback compatible), MFC ("samsung,mfc-v5") and FIMD
+ * ("samsung,exynos4210-fimd"). Order matters only as probe order (a driver that needs another
+ * device bound first may also throw `EPROBE_DEFER` from `probe`; the bus retries it after every
+ * later successful probe). Tests can boot with another list through `BootOpts.drivers`.
  *
  * @module
  */
 import type { DeviceDriver } from "@umm/kernel-core";
+import { S5P_MEDIA_DRIVERS } from "@umm/plat-s5p-media";
 
 /**
  * The platform drivers of board devices, registered by `bootBoard` after the SysMMUs and the
- * masters, in this order (see the module comment). Empty until the media drivers exist.
+ * masters, in this order (see the module comment).
  */
-export const SOC_PLATFORM_DRIVERS: readonly DeviceDriver[] = Object.freeze([]);
+export const SOC_PLATFORM_DRIVERS: readonly DeviceDriver[] = Object.freeze([...S5P_MEDIA_DRIVERS]);

@@ -87,9 +87,16 @@ describe("the Exynos4210 default board", () => {
       "/dev/dma_heap/common",
       "/dev/dma_heap/default_cma_region",
       "/dev/dma_heap/system",
+      "/dev/dri/card0", // FIMD's DRM device
       "/dev/pmm",
       "/dev/udmabuf",
       "/dev/ump",
+      "/dev/video0", // FIMC0 capture (camera)
+      "/dev/video1", // FIMC1..3 mem-to-mem scalers
+      "/dev/video2",
+      "/dev/video3",
+      "/dev/video4", // MFC decoder
+      "/dev/video5", // MFC encoder
     ]);
     expect(cmaGetMap(m.kernel)).toBe(boardCmaMap(b)); // the 2010 map, from cma.map=
     expect(m.stats().cma.map((r) => r.name)).toEqual([
@@ -109,7 +116,8 @@ describe("the Exynos4210 default board", () => {
   });
 
   it("every master's DMA reaches only what its own domain maps", () => {
-    const m = bootBoard(EXYNOS4210_BOARD, { seed: 2 });
+    // the bare machine (no drivers): every other master's domain is empty, so it must fault
+    const m = bootBoard(EXYNOS4210_BOARD, { seed: 2, drivers: [] });
     const masters = EXYNOS4210_BOARD.devices.filter((d) => d.iommus.length > 0).map((d) => d.name);
     let faults = 0;
     for (const a of masters) {
@@ -151,6 +159,31 @@ describe("the Exynos4210 default board", () => {
     expect(st.faults.sysmmu).toEqual({ PAGE: faults });
     expect(st.faults.iommu).toBe(faults);
     expect(st.iommu).toEqual({ maps: masters.length, unmaps: masters.length, mappedBytes: 0 });
+    expect(m.shutdown().leaks).toEqual([]);
+  });
+
+  it("with the media drivers bound, no other master ever reaches a master's buffer", () => {
+    const m = bootBoard(EXYNOS4210_BOARD, { seed: 4 });
+    const masters = EXYNOS4210_BOARD.devices.filter((d) => d.iommus.length > 0).map((d) => d.name);
+    for (const a of masters) {
+      const dev = m.devices.get(a)!;
+      const buf = kernelBuffer(m, PATTERN);
+      const daddr = dmaMapSingle(dev, buf.va, PATTERN.length, DMA_TO_DEVICE);
+      for (const b of masters) {
+        if (b === a) continue;
+        // a driver of B may map its own memory at the same D.V (each master has its own window);
+        // then it is a different page — never A's
+        const pa = iommuIovaToPhys(m.iommuMapping(b)!.domain, daddr);
+        expect(pa === 0 || Math.floor(pa / PAGE_SIZE) !== Math.floor(buf.pa / PAGE_SIZE)).toBe(true);
+        if (pa === 0) {
+          for (const port of m.dmaPorts(b)) {
+            expect(() => port.read(daddr, new Uint8Array(8))).toThrow(kerr("EFAULT", /PAGE FAULT/));
+          }
+        }
+      }
+      dmaUnmapSingle(dev, daddr, PATTERN.length, DMA_TO_DEVICE);
+      buf.free();
+    }
     expect(m.shutdown().leaks).toEqual([]);
   });
 

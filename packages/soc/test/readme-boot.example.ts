@@ -13,9 +13,16 @@ assert.deepEqual(m.devPaths, [
   "/dev/dma_heap/common",
   "/dev/dma_heap/default_cma_region",
   "/dev/dma_heap/system",
+  "/dev/dri/card0", // FIMD's DRM device
   "/dev/pmm",
   "/dev/udmabuf",
   "/dev/ump",
+  "/dev/video0", // FIMC0 capture (camera)
+  "/dev/video1", // FIMC1..3 mem-to-mem scalers
+  "/dev/video2",
+  "/dev/video3",
+  "/dev/video4", // MFC decoder
+  "/dev/video5", // MFC encoder
 ]);
 
 // A driver maps a kernel buffer for the camera: its DMA port reaches it through FIMC0's SysMMU.

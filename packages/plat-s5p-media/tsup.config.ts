@@ -1,0 +1,3 @@
+import { packageTsup } from "../../tsup.shared.ts";
+
+export default packageTsup(import.meta.url);
