@@ -24,6 +24,7 @@ import {
   IOC_OUT,
   registerChrdev,
 } from "@umm/kernel-process";
+import { mmOf } from "@umm/mm-core";
 import { type DmaBuf, dmaBufFd, dmaBufPut } from "./dma-buf.js";
 import type { DmaHeapOps } from "./ops.js";
 import { dmaBufState } from "./state.js";
@@ -105,11 +106,21 @@ const HEAP_IOCTL_CMDS = [DMA_HEAP_IOCTL_ALLOC];
 /**
  * `dma_heap_buffer_alloc`: validated arguments → the heap's allocator → a dma-buf fd in the
  * current process. `len` is a `size_t` here (ARM32: 32 bits) and rounded up to pages; 0 after
- * that is EINVAL.
+ * that is EINVAL. More pages than the page allocator manages (`totalram_pages()`) is ENOMEM before
+ * the heap allocates anything (vendor kernels' and a 2023 proposal's check): otherwise the heap
+ * would take every free page, fail, and give them back, leaving the allocator's pageblocks
+ * converted — a rejected call must change nothing.
  */
 function heapBufferAlloc(heap: DmaHeap, len: number, fdFlags: number, heapFlags: number): number {
   const size = alignUp(len % 2 ** 32, PAGE_SIZE) % 2 ** 32;
   if (size === 0) throw new KernelError("EINVAL", `DMA_HEAP_IOCTL_ALLOC: len ${len} is 0 once page-aligned`);
+  const totalram = mmOf(heap.kernel).buddy.zones.reduce((n, z) => n + z.managedPages, 0);
+  if (size / PAGE_SIZE > totalram) {
+    throw new KernelError(
+      "ENOMEM",
+      `DMA_HEAP_IOCTL_ALLOC: len ${size} is more than the ${totalram} pages of RAM`,
+    );
+  }
   const buf: DmaBuf = heap.ops.allocate(heap, size, fdFlags, heapFlags);
   let fd: number;
   try {

@@ -151,6 +151,9 @@ function checkMemfdSeals(file: File, memfd: number): void {
 /** `udmabuf_create`: checks every item, pins every range, exports, returns the fd. */
 function udmabufCreate(dev: UdmabufDev, flags: number, list: readonly CreateItem[]): number {
   const what = "udmabuf_create";
+  if (flags & ~UDMABUF_FLAGS_CLOEXEC) {
+    throw new KernelError("EINVAL", `${what}: flags ${flags} has bits other than UDMABUF_FLAGS_CLOEXEC`);
+  }
   const pglimit = (dev.sizeLimitMb * SZ_1M) / PAGE_SIZE;
   let pgcnt = 0;
   for (const [i, it] of list.entries()) {

@@ -247,6 +247,21 @@ describe("system heap", () => {
     expectNoBuffers(r);
   });
 
+  it("a len above the machine's RAM (4 GiB - 4 KiB as a 32-bit size_t from -4096) is ENOMEM before anything is allocated", () => {
+    const r = boot({ size: 64 * SZ_1M, cmaMiB: 16 });
+    const p = proc(r, "app");
+    const f = r.mm.frames;
+    const before = [JSON.stringify(r.mm.buddy.buddyinfo()), Buffer.from(f.pageblockMt), Buffer.from(f.next)];
+    for (const len of [-PAGE_SIZE, 2 ** 32 - PAGE_SIZE, 65 * SZ_1M]) {
+      expect(() => heapAlloc(p, "system", len)).toThrow(kerr("ENOMEM", /more than the \d+ pages of RAM/));
+    }
+    // no page was taken and given back: not even the free lists' order or a pageblock's type moved
+    expect([JSON.stringify(r.mm.buddy.buddyinfo()), Buffer.from(f.pageblockMt), Buffer.from(f.next)]).toEqual(
+      before,
+    );
+    expectNoBuffers(r);
+  });
+
   it("takes highmem pages too, which devices, processes and vmap reach", async () => {
     const r = boot({ size: 128 * SZ_1M, lowmemSize: 64 * SZ_1M });
     const p = proc(r, "app");

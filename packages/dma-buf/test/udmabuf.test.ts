@@ -112,6 +112,27 @@ describe("UDMABUF_CREATE", () => {
     expectNoBuffers(r);
   });
 
+  it("EINVAL for flags other than UDMABUF_FLAGS_CLOEXEC, before any memfd is looked at", () => {
+    const { r, p, dev } = setup();
+    const mfd = memfd(p, 1);
+    for (const flags of [2, 0x80000000, UDMABUF_FLAGS_CLOEXEC | 4]) {
+      expect(() => p.ioctl(dev, UDMABUF_CREATE, { memfd: mfd, flags, offset: 0, size: PAGE_SIZE })).toThrow(
+        kerr("EINVAL", /flags/),
+      );
+      expect(() =>
+        p.ioctl(dev, UDMABUF_CREATE_LIST, {
+          flags,
+          count: 1,
+          list: [{ memfd: mfd, offset: 0, size: PAGE_SIZE }],
+        }),
+      ).toThrow(kerr("EINVAL", /flags/));
+    }
+    expect(() => p.ioctl(dev, UDMABUF_CREATE, { memfd: 77, flags: 2, offset: 0, size: PAGE_SIZE })).toThrow(
+      kerr("EINVAL", /flags/),
+    );
+    expectNoBuffers(r);
+  });
+
   it("EBADFD for a closed fd or a file that is not a memfd", () => {
     const { p, dev } = setup();
     expect(() => p.ioctl(dev, UDMABUF_CREATE, { memfd: 77, flags: 0, offset: 0, size: PAGE_SIZE })).toThrow(

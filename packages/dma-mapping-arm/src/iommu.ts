@@ -33,6 +33,8 @@ import {
 } from "@umm/iommu-core";
 import {
   type Device,
+  type FaultSite,
+  faultSite,
   fls,
   getOrder,
   hex,
@@ -130,6 +132,8 @@ class Mapping implements DmaIommuMapping {
   readonly maps = new Map<number, IovaMap>();
   readonly label: string;
   readonly kernel: Kernel;
+  /** the "iova" fault-injection site */
+  readonly fault: FaultSite;
 
   constructor(
     kernel: Kernel,
@@ -141,6 +145,7 @@ class Mapping implements DmaIommuMapping {
     label: string,
   ) {
     this.kernel = kernel;
+    this.fault = faultSite(kernel, "iova");
     this.domain = domain;
     this.base = base;
     this.size = size;
@@ -291,6 +296,7 @@ function mappingOf(dev: Device, what: string): Mapping {
  * fits.
  */
 function allocIova(m: Mapping, size: number, boundary = 0): number {
+  if (m.fault.armed && m.fault.shouldFail()) return DMA_MAPPING_ERROR;
   const order = Math.min(getOrder(size), CONFIG_ARM_DMA_IOMMU_ALIGNMENT);
   const count = pageAlign(size) / PAGE_SIZE;
   const align = 2 ** order - 1;

@@ -15,6 +15,8 @@ import {
   alignUp,
   type Device,
   defineSlot,
+  type FaultSite,
+  faultSite,
   hex,
   type Kernel,
   KernelError,
@@ -78,6 +80,8 @@ interface Pool {
   index: number;
   used: number;
   hiwater: number;
+  /** the "swiotlb" fault-injection site */
+  readonly fault: FaultSite;
   readonly tp: { bounced: Tracepoint<"swiotlb_bounced">; warn: Tracepoint<"swiotlb_warn"> };
 }
 
@@ -121,6 +125,7 @@ export function swiotlbInit(kernel: Kernel, opts: SwiotlbOpts = {}): number {
     index: 0,
     used: 0,
     hiwater: 0,
+    fault: faultSite(kernel, "swiotlb"),
     tp: {
       bounced: kernel.trace.tracepoint("swiotlb_bounced"),
       warn: kernel.trace.tracepoint("swiotlb_warn"),
@@ -180,6 +185,7 @@ const nrSlots = (size: number): number => Math.ceil(size / IO_TLB_SIZE);
 
 /** `swiotlb_search_pool_area`: the first slot of a free run, or -1. */
 function findSlots(p: Pool, dev: Device, origAddr: number, allocSize: number): number {
+  if (p.fault.armed && p.fault.shouldFail()) return -1;
   const boundaryMask = dev.dmaParms.segmentBoundaryMask || 0xffffffff;
   const tblDmaAddr = physToDma(dev, p.start) % (boundaryMask + 1);
   const maxSlots = (boundaryMask + 1) / IO_TLB_SIZE;

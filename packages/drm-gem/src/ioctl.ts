@@ -133,12 +133,15 @@ function checkMasterPerm(file: DrmFile, what: string): void {
   }
 }
 
-/** `drm_setmaster_ioctl`: EBUSY while another file is master; EACCES without the right. */
+/**
+ * `drm_setmaster_ioctl`: EACCES without the right (checked first, as the kernel does), then 0 for
+ * the master itself, EBUSY while another file is master.
+ */
 function setMasterIoctl(file: DrmFile): number {
   const dev = file.dev;
+  checkMasterPerm(file, "SET_MASTER");
   if (dev._master === file) return 0;
   if (dev._master) throw new KernelError("EBUSY", "SET_MASTER: another file is the DRM master");
-  checkMasterPerm(file, "SET_MASTER");
   dev._master = file;
   file._wasMaster = true;
   return 0;

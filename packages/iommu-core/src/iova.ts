@@ -10,7 +10,16 @@
  *
  * @module
  */
-import { hex, type Kernel, KernelBug, KernelError, type Tracepoint } from "@umm/kernel-core";
+import {
+  FAULT_SITE_OFF,
+  type FaultSite,
+  faultSite,
+  hex,
+  type Kernel,
+  KernelBug,
+  KernelError,
+  type Tracepoint,
+} from "@umm/kernel-core";
 import { IovaSpace } from "./iova-space.js";
 import "./trace.js";
 
@@ -81,6 +90,8 @@ class IovaDomainImpl implements IovaDomain {
   dead = false;
   readonly tpAlloc: Tracepoint<"iova_alloc"> | null;
   readonly tpFree: Tracepoint<"iova_free"> | null;
+  /** the "iova" fault-injection site (none without a kernel) */
+  readonly fault: FaultSite;
 
   constructor(granule: number, startPfn: number, kernel: Kernel | undefined) {
     this.granule = granule;
@@ -92,6 +103,7 @@ class IovaDomainImpl implements IovaDomain {
     }
     this.tpAlloc = kernel ? kernel.trace.tracepoint("iova_alloc") : null;
     this.tpFree = kernel ? kernel.trace.tracepoint("iova_free") : null;
+    this.fault = kernel ? faultSite(kernel, "iova") : FAULT_SITE_OFF;
   }
 }
 
@@ -195,6 +207,7 @@ export function allocIova(
   const d = impl(iovad);
   checkPages(size);
   checkPfn(limitPfn, "limitPfn");
+  if (d.fault.armed && d.fault.shouldFail()) return null;
   const lo = allocRange(d, size, limitPfn, sizeAligned);
   if (lo < 0) return null;
   if (d.tpAlloc?.enabled) d.tpAlloc.emit({ pfn_lo: lo, pfn_hi: lo + size - 1 });
@@ -377,6 +390,7 @@ export function allocIovaFast(
   const d = impl(iovad);
   checkPages(size);
   checkPfn(limitPfn, "limitPfn");
+  if (d.fault.armed && d.fault.shouldFail()) return 0;
   // Caching non-power-of-two sizes would hand a short range out for a longer request later.
   if (size < 2 ** (IOVA_RANGE_CACHE_MAX_SIZE - 1)) size = roundupPow2(size);
   const limit = Math.min(limitPfn, IOVA_ANCHOR - 1);

@@ -225,6 +225,21 @@ function checkMapArgs(what: string, iova: number, paddr: number, size: number, m
   checkMapArgsAny(what, iova, paddr, size, min);
 }
 
+/**
+ * A domain that forces its aperture (`geometry.force_aperture`: a 32-bit SysMMU's lv1 table has
+ * 4096 sections, nothing more) translates nothing outside it: a map there is EINVAL, before the
+ * driver could write past its table.
+ */
+function checkAperture(domain: IommuDomain, what: string, iova: number, size: number): void {
+  const g = domain.geometry;
+  if (g.forceAperture && (iova < g.apertureStart || iova + size - 1 > g.apertureEnd)) {
+    throw new KernelError(
+      "EINVAL",
+      `${what}[${hex(iova)}, +${hex(size)}) is outside the domain's aperture [${hex(g.apertureStart)}, ${hex(g.apertureEnd)}]`,
+    );
+  }
+}
+
 /** `checkMapArgs` for any values. */
 function checkMapArgsAny(what: string, iova: number, paddr: number, size: number, min: number): void {
   if (
@@ -374,7 +389,8 @@ function unmapSynced(domain: IommuDomain, p: DomainPriv, iova: number, size: num
  *
  * Throws EINVAL when the domain is not a paging domain; ENODEV when it cannot map (no
  * `mapPages`, empty bitmap); EINVAL when `iova`, `paddr` or `size` is not aligned to the smallest
- * page size (the message names them), `size` is 0, or an address is not a non-negative integer;
+ * page size (the message names them), `size` is 0, an address is not a non-negative integer, or
+ * the range leaves the aperture of a domain that forces it;
  * the driver's error (EEXIST over an existing mapping, ENOMEM) — after unmapping everything this
  * call mapped, so a rejected call leaves the domain as it was.
  */
@@ -383,6 +399,7 @@ export function iommuMap(domain: IommuDomain, iova: number, paddr: number, size:
   checkDomainMaps(domain);
   if (p.bitmap !== domain.pgsizeBitmap) sizesOf(p, domain);
   checkMapArgs("", iova, paddr, size, p.minPgsize);
+  checkAperture(domain, "", iova, size);
   checkProt(prot);
   mapRun(domain, p, iova, paddr, size, prot);
   if (domain.ops.iotlbSyncMap) syncMap(domain, p, iova, size);
@@ -443,6 +460,7 @@ export function iommuMapSg(
     checkMapArgs(`sg run ${r / 2}: `, iova + off, runs[r] as number, runs[r + 1] as number, min);
     off += runs[r + 1] as number;
   }
+  checkAperture(domain, "sg: ", iova, off);
   let mapped = 0;
   try {
     for (let r = 0; r < runs.length; r += 2) {

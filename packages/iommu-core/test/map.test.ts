@@ -380,3 +380,34 @@ describe("iommuIovaToPhys", () => {
     expect(() => iommuIovaToPhys(d, -1)).toThrow(kerr("EINVAL"));
   });
 });
+
+describe("the aperture (found by tools/fuzz's bad-input catalogue)", () => {
+  it("a domain that forces its aperture refuses a map or sg map leaving it: EINVAL, nothing mapped", () => {
+    const { d } = setup();
+    d.geometry = { apertureStart: 0x10000000, apertureEnd: 0x1fffffff, forceAperture: true };
+    expect(() => iommuMap(d, 0x1ffff000, 0x40000000, 2 * SZ_4K, RW)).toThrow(kerr("EINVAL", /aperture/));
+    expect(() => iommuMap(d, 0x0ffff000, 0x40000000, SZ_4K, RW)).toThrow(kerr("EINVAL", /aperture/));
+    expect(() =>
+      iommuMapSg(
+        d,
+        0x1ffff000,
+        [
+          { paddr: 0x40000000, length: SZ_4K },
+          { paddr: 0x40100000, length: SZ_4K },
+        ],
+        RW,
+      ),
+    ).toThrow(kerr("EINVAL", /sg: .*aperture/));
+    expect(d.slots.size).toBe(0);
+    expect(d.calls).toEqual([]);
+    iommuMap(d, 0x1ffff000, 0x40000000, SZ_4K, RW); // the last page inside is fine
+    expect(iommuIovaToPhys(d, 0x1ffff000)).toBe(0x40000000);
+  });
+
+  it("a domain that does not force it maps anywhere (64-bit IOVA spaces)", () => {
+    const { d } = setup();
+    expect(d.geometry.forceAperture).toBe(false);
+    iommuMap(d, 0x100000000, 0x40000000, SZ_4K, RW);
+    expect(iommuIovaToPhys(d, 0x100000000)).toBe(0x40000000);
+  });
+});

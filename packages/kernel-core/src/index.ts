@@ -25,6 +25,19 @@ export {
 } from "./errno.js";
 export { hex, isKernelError, KernelBug, KernelError, type KernelErrorOpts, kassert, kfail } from "./error.js";
 export {
+  FAULT_SITE_OFF,
+  FAULT_SITES,
+  type FaultAttrs,
+  FaultSite,
+  type FaultSiteStats,
+  faultInjectClear,
+  faultInjectFailNth,
+  faultInjectPendingNth,
+  faultInjectSet,
+  faultInjectStats,
+  faultSite,
+} from "./fault-inject.js";
+export {
   createKernel,
   type DeviceEvent,
   type DeviceNotifier,

@@ -81,6 +81,7 @@ function allocInner(
   alignment: number,
   owner: string,
 ): CmaLiveChunk | ErrnoName {
+  if (st.fault.armed && st.fault.shouldFail()) return "ENOMEM";
   if (region._free < size || (region.reusable && !region._activated)) return "ENOMEM";
   if (!region._alloc && (region._attachFailed || !attachAllocator(st, region, null))) return "ENOMEM";
   const alloc = region._alloc!;

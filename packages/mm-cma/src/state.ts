@@ -7,6 +7,8 @@
  */
 import {
   defineSlot,
+  type FaultSite,
+  faultSite,
   type Kernel,
   KernelBug,
   KernelError,
@@ -69,6 +71,8 @@ export interface CmaState {
   unnamed: number;
   /** debugfs `alloc` lists, per area (LIFO) */
   readonly debugLists: Map<CmaRegion, CmaDebugEntry[]>;
+  /** the "cma" fault-injection site */
+  readonly fault: FaultSite;
   readonly tp: {
     readonly start: Tracepoint<"cma_alloc_start">;
     readonly finish: Tracepoint<"cma_alloc_finish">;
@@ -119,6 +123,7 @@ export function cmaInit(kernel: Kernel, opts: CmaOpts = {}): void {
     initcallDone: false,
     unnamed: 0,
     debugLists: new Map(),
+    fault: faultSite(kernel, "cma"),
     tp: {
       start: t.tracepoint("cma_alloc_start"),
       finish: t.tracepoint("cma_alloc_finish"),

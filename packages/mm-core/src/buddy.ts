@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { hex, KernelBug, KernelError, PAGE_SIZE } from "@umm/kernel-core";
+import { FAULT_SITE_OFF, type FaultSite, hex, KernelBug, KernelError, PAGE_SIZE } from "@umm/kernel-core";
 import type { PageFrames } from "./frames.js";
 import type { PhysMem } from "./phys.js";
 import {
@@ -85,6 +85,8 @@ export interface BuddyHooks {
   zero(paddr: number, len: number): void;
   alloc?(pfn: number, order: number, gfp: number, mt: number): void;
   free?(pfn: number, order: number): void;
+  /** the "page" fault-injection site (fail_page_alloc); none: never injected */
+  readonly fault?: FaultSite;
 }
 
 const FALLBACKS: readonly (readonly number[])[] = [
@@ -106,8 +108,10 @@ export class Buddy {
   readonly #f: PageFrames;
   readonly #base: number;
   readonly #hooks: BuddyHooks;
+  readonly #fault: FaultSite;
 
   constructor(frames: PageFrames, _phys: PhysMem, zones: readonly ZoneSpec[], hooks: BuddyHooks) {
+    this.#fault = hooks.fault ?? FAULT_SITE_OFF;
     this.#f = frames;
     this.#base = frames.basePfn;
     this.#hooks = hooks;
@@ -294,6 +298,7 @@ export class Buddy {
     if (!Number.isInteger(order) || order < 0 || order > MAX_PAGE_ORDER) {
       throw new KernelError("EINVAL", `alloc_pages: order ${order} is not in 0..${MAX_PAGE_ORDER}`);
     }
+    if (this.#fault.armed && this.#fault.shouldFail()) return null;
     const mt = gfpMigratetype(gfp);
     const maxPfn = opts.maxPfn ?? Number.POSITIVE_INFINITY;
     for (const z of this.#zonelist(gfp)) {

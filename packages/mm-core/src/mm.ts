@@ -11,6 +11,7 @@
  */
 import {
   defineSlot,
+  faultSite,
   hex,
   type Kernel,
   KernelBug,
@@ -146,6 +147,7 @@ export class Mm {
       free: (pfn, order) => {
         if (tp.free.enabled) tp.free.emit({ pfn, order });
       },
+      fault: faultSite(this.kernel, "page"),
     });
     // everything starts reserved; free ranges are released into the buddy allocator
     for (const b of phys.banks) {

@@ -166,6 +166,12 @@ export interface S5pSysmmu {
   pgtable: number;
   /** translation is on (`data->active`) */
   active: boolean;
+  /**
+   * Debug: how many of the next TLB invalidations after an unmap the driver leaves out (a driver
+   * bug on purpose, for sanitizer demonstrations; 0 normally). Set it with
+   * `exynosSysmmuSkipTlbInvalidations`.
+   */
+  skipTlbInvalidations: number;
   /** @internal */
   readonly variant: SysmmuVariant;
 }
@@ -365,6 +371,10 @@ function tlbInvalidateFlpd(data: S5pSysmmu, iova: number): void {
  */
 function tlbInvalidateEntry(data: S5pSysmmu, iova: number, size: number): void {
   if (!data.active) return;
+  if (data.skipTlbInvalidations > 0) {
+    data.skipTlbInvalidations--;
+    return;
+  }
   const maj = data.version >>> 7; // mmuMajVer
   if (maj === 2 || maj >= 5) {
     tlbInvalidateEntriesOf(data, iova, maj === 2 ? Math.min(size / 0x1000, 64) : size / 0x1000);
@@ -934,6 +944,7 @@ function sysmmuProbe(dev: Device): void {
     domain: null,
     pgtable: 0,
     active: false,
+    skipTlbInvalidations: 0,
     variant: mmuMajVer(version) < 5 ? SYSMMU_V1_VARIANT : SYSMMU_V5_VARIANT,
   };
   try {
@@ -972,6 +983,23 @@ export const EXYNOS_SYSMMU_DRIVER: DeviceDriver = Object.freeze({
 export function exynosSysmmuOf(dev: Device): S5pSysmmu | null {
   const data = devGetDrvdata<S5pSysmmu | null>(dev);
   return data && dev.driver === EXYNOS_SYSMMU_DRIVER ? data : null;
+}
+
+/**
+ * Debug knob: the driver leaves out the TLB invalidation of its next `count` unmap callbacks on
+ * the SysMMU of device `dev` (each callback unmaps one section, large or small page, so a
+ * mapping's first `count` entries stay in the TLB) — the bug `umm demo --bug no-tlb-flush`
+ * shows. Translations served from such a stale entry are what the model's `tlbSanitizer`
+ * reports. 0 turns it off. EINVAL for a count that is not a non-negative integer, ENODEV for a
+ * device that is not a probed SysMMU.
+ */
+export function exynosSysmmuSkipTlbInvalidations(dev: Device, count: number): void {
+  if (!Number.isInteger(count) || count < 0) {
+    throw new KernelError("EINVAL", `count ${count} is not a non-negative integer`);
+  }
+  const data = exynosSysmmuOf(dev);
+  if (!data) throw new KernelError("ENODEV", `${dev.name} is not a probed System MMU`);
+  data.skipTlbInvalidations = count;
 }
 
 /** The SysMMUs of a master (after `ofXlate`, i.e. `iommuProbeDevice`), in firmware order. */

@@ -7,6 +7,7 @@ export {
   type ExynosIommuState,
   exynosIommuState,
   exynosSysmmuOf,
+  exynosSysmmuSkipTlbInvalidations,
   exynosSysmmusOfMaster,
   type S5pDomain,
   type S5pOwner,

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { hex, KernelBug, PAGE_SIZE } from "@umm/kernel-core";
+import { type FaultSite, faultSite, hex, KernelBug, PAGE_SIZE } from "@umm/kernel-core";
 import { GFP_ATOMIC, type Mm, type PhysBank } from "@umm/mm-core";
 import { LV2TABLE_SIZE } from "./pgtable.js";
 
@@ -20,9 +20,12 @@ export class Lv2TableCache {
   readonly #used = new Map<number, number>();
   /** pages with a free object */
   readonly #partial: number[] = [];
+  /** the "pgtable" fault-injection site (failslab on this cache) */
+  readonly #fault: FaultSite;
 
   constructor(mm: Mm) {
     this.mm = mm;
+    this.#fault = faultSite(mm.kernel, "pgtable");
   }
 
   /** Pages the cache holds. */
@@ -39,6 +42,7 @@ export class Lv2TableCache {
 
   /** `kmem_cache_zalloc(..., GFP_ATOMIC)`: a zeroed 1 KiB table, or null when no page is free. */
   zalloc(): number | null {
+    if (this.#fault.armed && this.#fault.shouldFail()) return null;
     let pfn = this.#partial[this.#partial.length - 1];
     if (pfn === undefined) {
       const p = this.mm.buddy.allocPages(0, GFP_ATOMIC, { tag: "exynos-iommu-lv2table" });

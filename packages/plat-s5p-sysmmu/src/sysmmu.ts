@@ -173,6 +173,13 @@ export class SysMmu implements Translator {
   readonly minor: number;
   /** the master behind this port (events and messages) */
   master: string | null;
+  /**
+   * The TLB sanitizer: while true, every translation the TLB answers is checked against a fresh
+   * walk of the page table, and one that differs (an entry nobody invalidated after the table
+   * changed) is reported as a `sysmmu_stale_tlb` event. Off by default: the check costs a walk
+   * per hit.
+   */
+  tlbSanitizer = false;
 
   readonly #tlb: SysMmuTlb;
   readonly #v5: boolean;
@@ -221,6 +228,7 @@ export class SysMmu implements Translator {
   readonly #tp: {
     fault: Tracepoint<"sysmmu_fault">;
     flush: Tracepoint<"sysmmu_tlb_flush">;
+    stale: Tracepoint<"sysmmu_stale_tlb">;
     enable: Tracepoint<"sysmmu_enable">;
     disable: Tracepoint<"sysmmu_disable">;
   };
@@ -261,6 +269,7 @@ export class SysMmu implements Translator {
     this.#tp = {
       fault: t.tracepoint("sysmmu_fault"),
       flush: t.tracepoint("sysmmu_tlb_flush"),
+      stale: t.tracepoint("sysmmu_stale_tlb"),
       enable: t.tracepoint("sysmmu_enable"),
       disable: t.tracepoint("sysmmu_disable"),
     };
@@ -572,6 +581,7 @@ export class SysMmu implements Translator {
         elen = tlen[e]!;
         epa = tpa[e]!;
         eperm = tperm[e]!;
+        if (this.tlbSanitizer) this.#checkStale(iova, epa + (iova - ebase));
       } else {
         if (e === TLB_MULTI_HIT) this.#fault("MULTI-HIT", write, iova);
         // the common walk inline: a link to an lv2 table in a bank, a small page
@@ -628,6 +638,46 @@ export class SysMmu implements Translator {
     }
     if (runEnd > runStart) out.push(runStart, runEnd - runStart);
     tlb.commit();
+  }
+
+  /**
+   * The TLB sanitizer's check of a hit: the physical address the page table gives `iova` now
+   * (no TLB fill, no fault) against the one the TLB answered; a difference is a stale entry.
+   */
+  #checkStale(iova: number, tlbPa: number): void {
+    const ptPa = this.#peek(iova);
+    if (ptPa === tlbPa) return;
+    const tp = this.#tp.stale;
+    if (!tp.enabled) return;
+    tp.emit({
+      sysmmu: this.name,
+      master: this.master ?? "",
+      iova,
+      tlb_pa: tlbPa,
+      pt_pa: ptPa,
+      missing:
+        ptPa < 0
+          ? "TLB invalidation after the unmap (MMU_FLUSH_ENTRY): the page table maps nothing here"
+          : "TLB invalidation after the unmap (MMU_FLUSH_ENTRY): the page table maps another page here",
+    });
+  }
+
+  /** The physical address the page table maps `iova` to now, or -1 (no walk state changes). */
+  #peek(iova: number): number {
+    const lv1 = this.#lv1;
+    if (lv1 === null) return -1;
+    const S = this.#shift;
+    const sent = lv1[iova >>> 20]!;
+    const t1 = sent & 3;
+    if (t1 === 2) return (sent >>> (20 - S)) * SECT_SIZE + (iova % SECT_SIZE);
+    if (t1 !== 1) return -1;
+    const lv2pa = (sent >>> (10 - S)) * 1024;
+    const i = this.#bankIndex(lv2pa);
+    if (i < 0 || lv2pa + 1024 > this.#banks[i]!.end) return -1;
+    const pent = this.#bankU32[i]![((lv2pa - this.#banks[i]!.start) >>> 2) + ((iova >>> 12) & 0xff)]!;
+    if ((pent & 3) === 0) return -1;
+    if ((pent & 2) !== 0) return (pent >>> (12 - S)) * SPAGE_SIZE + (iova % SPAGE_SIZE);
+    return (pent >>> (16 - S)) * LPAGE_SIZE + (iova % LPAGE_SIZE);
   }
 
   #bypass(daddr: number, len: number, write: boolean, out: RunList): void {

@@ -15,6 +15,19 @@ declare module "@umm/kernel-core" {
     sysmmu_fault: { sysmmu: string; master: string; type: string; iova: number; write: boolean };
     /** TLB entries were invalidated: everything, the entry of one page, or a range of pages. */
     sysmmu_tlb_flush: { sysmmu: string; scope: "all" | "entry" | "range"; iova: number; size: number };
+    /**
+     * The TLB sanitizer (`SysMmu.tlbSanitizer`) found a translation served from a stale TLB
+     * entry: the TLB gave `iova` the physical address `tlb_pa`, the page table now gives `pt_pa`
+     * (-1: unmapped); `missing` names the maintenance that was left out.
+     */
+    sysmmu_stale_tlb: {
+      sysmmu: string;
+      master: string;
+      iova: number;
+      tlb_pa: number;
+      pt_pa: number;
+      missing: string;
+    };
     /** Translation was switched on with the first-level table at `pgtable` (physical). */
     sysmmu_enable: { sysmmu: string; pgtable: number };
     /** Translation was switched off: the master's addresses pass through. */

@@ -223,10 +223,14 @@ export function ioctlDmaBufImport(st: UmpState, s: UmpSession, a: UmpUkDmaBufImp
 
 /**
  * @internal umm's `UMP_IOC_DMABUF_EXPORT`: a new dma-buf fd of `secure_id` in the current process
- * (O_CLOEXEC from `flags`, access mode O_RDWR). EFAULT for an unknown ID, EPERM without import
- * rights, EINVAL for a size-0 buffer, EMFILE when the fd table is full (nothing left behind).
+ * (O_CLOEXEC from `flags`, access mode O_RDWR). EINVAL for flags other than O_CLOEXEC, EFAULT for
+ * an unknown ID, EPERM without import rights, EINVAL for a size-0 buffer, EMFILE when the fd
+ * table is full (nothing left behind).
  */
 export function ioctlDmaBufExport(st: UmpState, a: UmpUkDmaBufExport, id: number, flags: number): number {
+  if (flags & ~O_CLOEXEC) {
+    throw new KernelError("EINVAL", `UMP_IOC_DMABUF_EXPORT: flags ${flags} has bits other than O_CLOEXEC`);
+  }
   const mem = st.ids.get(id);
   if (!mem) throw new KernelError("EFAULT", `UMP_IOC_DMABUF_EXPORT: ${idText(id)} is not allocated`);
   const uid = currentUid(st.kernel);

@@ -112,7 +112,7 @@ describe("exporting a UMP buffer as a dma-buf", () => {
     }
   });
 
-  it("needs import rights (EPERM) and a known ID (EFAULT); kernel export of a size-0 buffer is EINVAL", () => {
+  it("needs import rights (EPERM), a known ID (EFAULT) and no flags but O_CLOEXEC (EINVAL); kernel export of a size-0 buffer is EINVAL", () => {
     const { kernel } = bootUmp();
     const owner = rawClient(kernel, "owner", 1000);
     const buf = rawAlloc(owner.proc, owner.fd, PAGE_SIZE);
@@ -123,6 +123,15 @@ describe("exporting a UMP buffer as a dma-buf", () => {
       kerr("EFAULT"),
     );
     expect(arg.fd).toBe(-1);
+    expect(dmaBufStats(kernel)).toEqual([]);
+    // flags other than O_CLOEXEC (as VIDIOC_EXPBUF and PRIME refuse them): EINVAL, no fd, no buffer
+    const fds = owner.proc.fds.fds();
+    for (const flags of [0x40000000, 0o2 | 0o2000000, 1]) {
+      expect(() => owner.proc.ioctl(owner.fd, UMP_IOC_DMABUF_EXPORT, { ...arg, flags })).toThrow(
+        kerr("EINVAL", /flags/),
+      );
+    }
+    expect(owner.proc.fds.fds()).toEqual(fds);
     expect(dmaBufStats(kernel)).toEqual([]);
     owner.proc.ioctl(owner.fd, UMP_IOC_DMABUF_EXPORT, arg);
     expect(arg.fd).toBeGreaterThan(owner.fd);

@@ -1,0 +1,1240 @@
+/**
+ * The commands of the model-based fuzzer: fast-check `Command`s over the reference model
+ * (`Model`) and the machine (`Real`). Each picks its objects by index among what the model has
+ * when it runs (so shrinking keeps sequences meaningful), does the real thing, updates the
+ * model, checks what the rules predict for that call, and then every per-step invariant.
+ *
+ * The users are legitimate: CPU access to dma-bufs is bracketed by DMA_BUF_IOCTL_SYNC, cached
+ * UMP buffers are flushed around CPU access, devices reach buffers only through mapped
+ * attachments. So every byte read must be the last byte written, and any coherency hazard is
+ * the stack's fault. The illegitimate attempts (`Probe`, `DevStray`, denied UMP imports) must be
+ * refused, and leave everything as it was.
+ *
+ * @module
+ */
+import {
+  DMA_BUF_IOCTL_SYNC,
+  DMA_BUF_SYNC_END,
+  DMA_BUF_SYNC_READ,
+  DMA_BUF_SYNC_RW,
+  DMA_BUF_SYNC_START,
+  DMA_BUF_SYNC_WRITE,
+  DMA_HEAP_IOCTL_ALLOC,
+  type DmaBuf,
+  dmaBufAttach,
+  dmaBufDetach,
+  dmaBufFromFile,
+  dmaBufGet,
+  dmaBufMapAttachment,
+  dmaBufPut,
+  dmaBufUnmapAttachment,
+} from "@umm/dma-buf";
+import { DMA_BIDIRECTIONAL } from "@umm/dma-mapping-arm";
+import { isKernelError, PAGE_SIZE } from "@umm/kernel-core";
+import { O_CLOEXEC, O_RDONLY, O_RDWR } from "@umm/kernel-process";
+import { MAP_SHARED, PROT_READ, PROT_WRITE } from "@umm/mm-core";
+import { IOCTL_PMM_ALLOC, PMM_MAGIC, PMM_MEM_GENERAL, PMM_NO_CACHE, pmmItems } from "@umm/pmm";
+import {
+  UMP_MSYNC_CLEAN_AND_INVALIDATE,
+  UMP_OK,
+  UMP_REF_DRV_CONSTRAINT_USE_CACHE,
+  type UmpHandle,
+  umpCpuMsyncNow,
+  umpDdHandleGet,
+  umpDeviceFd,
+  umpDmaBufExport,
+  umpGrant,
+  umpHandleCreateFromSecureId,
+  umpMappedPointerGet,
+  umpOpen,
+  umpRead,
+  umpRefDrvAllocate,
+  umpReferenceRelease,
+  umpRevoke,
+  umpSecureIdGet,
+  umpSizeGet,
+  umpWrite,
+} from "@umm/ump";
+import fc from "fast-check";
+import { checkStep, InvariantError } from "./invariants.js";
+import { type MBuf, type MBufKind, type MChan, Model, type MProc, type MStore } from "./model.js";
+import { FUZZ_DEVICES, IOVA_WINDOW, pattern, type Real, spawnSlot } from "./session.js";
+
+type Cmd = fc.Command<Model, Real>;
+
+const hex = (n: number) => `0x${n.toString(16)}`;
+
+/** A model/real disagreement found by a command itself. */
+function expectThat(cond: boolean, invariant: string, detail: () => string): asserts cond {
+  if (!cond) throw new InvariantError(invariant, detail());
+}
+
+const WHO_SEES = "a process reaches only what it holds";
+const BYTES = "every byte read is the last byte legitimately written";
+const DEVICE = "a device never reaches memory its domain does not map";
+const REFS = "refcounts match live references";
+
+/** The errno a call threw, or null when it returned. */
+function errnoOf(fn: () => unknown): string | null {
+  try {
+    fn();
+    return null;
+  } catch (e) {
+    if (isKernelError(e)) return e.errno;
+    throw e;
+  }
+}
+
+const pick = <T>(items: readonly T[], i: number): T => items[i % items.length]!;
+
+/** Buffer fds of a process, in fd order. */
+function bufFds(p: MProc, filter: (b: MBuf) => boolean = () => true): [number, MBuf][] {
+  const out: [number, MBuf][] = [];
+  for (const [fd, what] of [...p.fds].sort((a, b) => a[0] - b[0])) {
+    if (what.kind === "buf" && filter(what.buf)) out.push([fd, what.buf]);
+  }
+  return out;
+}
+
+const isDmabuf = (b: MBuf) => b.dmabuf !== null;
+
+/** Where CPU accesses of a process can go: its mappings, then its UMP handles. */
+type Target =
+  | { kind: "map"; buf: MBuf; va: number; len: number }
+  | { kind: "ump"; buf: MBuf; h: UmpHandle; va: number; len: number };
+
+function targets(p: MProc): Target[] {
+  // a legitimate user brackets CPU access to a dma-buf with DMA_BUF_IOCTL_SYNC, which needs an fd
+  const held = new Set(bufFds(p).map(([, b]) => b));
+  return [
+    ...p.maps
+      .filter((m) => !m.buf.dmabuf || held.has(m.buf))
+      .map((m): Target => ({ kind: "map", buf: m.buf, va: m.va, len: m.len })),
+    ...p.handles.map((h): Target => ({ kind: "ump", buf: h.buf, h: h.h, va: h.va, len: h.buf.store.size })),
+  ];
+}
+
+/** The D.V chunks covering `[offset, offset + len)` of an attachment. */
+function dvChunks(
+  segs: readonly { iova: number; len: number }[],
+  offset: number,
+  len: number,
+): [number, number, number][] {
+  const out: [number, number, number][] = [];
+  let o = offset;
+  let done = 0;
+  for (const s of segs) {
+    if (done === len) break;
+    if (o >= s.len) {
+      o -= s.len;
+      continue;
+    }
+    const n = Math.min(s.len - o, len - done);
+    out.push([s.iova + o, n, done]);
+    done += n;
+    o = 0;
+  }
+  return out;
+}
+
+/** Reads the bytes of every live store straight from DRAM (no cache effect): for "nothing changed" checks. */
+function liveBytes(model: Model, real: Real, extraPfns: readonly number[] = []): Uint8Array {
+  const pfns: number[] = [];
+  for (const b of model.bufs) if (b.alive && b.kind !== "ump-dmabuf") pfns.push(...b.store.pfns);
+  pfns.push(...extraPfns);
+  const out = new Uint8Array(pfns.length * PAGE_SIZE);
+  pfns.forEach((pfn, i) => {
+    real.machine.mm.phys.read(pfn * PAGE_SIZE, out.subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE));
+  });
+  return out;
+}
+
+/** Commands run, by name (the runner reports them). */
+export const commandCounts = new Map<string, number>();
+
+abstract class Base implements Cmd {
+  abstract check(m: Readonly<Model>): boolean;
+  abstract exec(m: Model, r: Real): void;
+  abstract describe(): string;
+  /** what the last run resolved the indexes to (pids, fds, addresses) */
+  detail = "";
+  toString(): string {
+    return this.detail ? `${this.describe()} /* ${this.detail} */` : this.describe();
+  }
+  note(what: string): void {
+    this.detail = this.detail ? `${this.detail}, ${what}` : what;
+  }
+  run(m: Model, r: Real): void {
+    this.detail = "";
+    const name = this.constructor.name;
+    commandCounts.set(name, (commandCounts.get(name) ?? 0) + 1);
+    this.exec(m, r);
+    m.settle();
+    checkStep(m, r);
+  }
+}
+
+/** A command acting for a process: `slot` picks among the live processes it can act for. */
+interface ForProc {
+  readonly slot: number;
+  ok(m: Readonly<Model>, p: MProc): boolean;
+}
+
+function chooseProc(m: Readonly<Model>, cmd: ForProc): MProc | null {
+  const who = m.procs.filter((p) => p.alive && cmd.ok(m, p));
+  return who.length ? pick(who, cmd.slot) : null;
+}
+
+// ---- allocation ---------------------------------------------------------------------------
+
+const KINDS: readonly MBufKind[] = ["system", "cma", "pmm", "ump"];
+
+class Alloc extends Base {
+  readonly slot: number;
+  readonly kind: MBufKind;
+  readonly npages: number;
+  readonly flag: boolean;
+  constructor(slot: number, kind: MBufKind, npages: number, flag: boolean) {
+    super();
+    this.slot = slot;
+    this.kind = kind;
+    this.npages = npages;
+    this.flag = flag;
+  }
+  ok(_m: Readonly<Model>, _p: MProc): boolean {
+    return true;
+  }
+  check(m: Readonly<Model>) {
+    return chooseProc(m, this) !== null;
+  }
+  describe() {
+    return `Alloc(proc#${this.slot}, ${this.kind}, ${this.npages} page(s)${this.flag ? ", cached/no-cache flag" : ""})`;
+  }
+  exec(m: Model, r: Real) {
+    const p = chooseProc(m, this)!;
+    this.note(`pid ${p.proc!.pid}`);
+    const proc = p.proc!;
+    const k = r.machine.kernel;
+    const size = this.npages * PAGE_SIZE;
+    const newStore = (pfns: number[], len: number, zeroed: boolean, cached: boolean): MStore => ({
+      id: m.nextId(),
+      pfns,
+      size: len,
+      data: new Uint8Array(len),
+      known: new Uint8Array(len).fill(zeroed ? 1 : 0),
+      cached,
+      devWrote: false,
+      alive: true,
+    });
+    if (this.kind === "system" || this.kind === "cma") {
+      const heap = proc.open(`/dev/dma_heap/${this.kind === "system" ? "system" : "common"}`, O_RDONLY);
+      const req = { len: size, fd: 0, fd_flags: O_RDWR | O_CLOEXEC, heap_flags: 0 };
+      const err = errnoOf(() => proc.ioctl(heap, DMA_HEAP_IOCTL_ALLOC, req));
+      proc.close(heap);
+      if (err) {
+        expectThat(err === "ENOMEM", REFS, () => `heap allocation of ${size} bytes failed with ${err}`);
+        return;
+      }
+      const file = proc.fds.get(req.fd)!;
+      const dmabuf = dmaBufFromFile(file)!;
+      const hb = dmabuf.priv as { pfns: Int32Array };
+      const buf: MBuf = {
+        id: m.nextId(),
+        kind: this.kind,
+        store: newStore([...hb.pfns], size, true, true),
+        file,
+        dmabuf,
+        secureId: 0,
+        ownerUid: p.uid,
+        grants: new Set(),
+        parent: null,
+        alive: true,
+      };
+      m.bufs.push(buf);
+      p.fds.set(req.fd, { kind: "buf", buf });
+      return;
+    }
+    if (this.kind === "pmm") {
+      const before = new Set(
+        pmmItems(k)
+          .filter((i) => i.kind === "area")
+          .map((i) => i.start),
+      );
+      const fd = proc.open("/dev/pmm", O_RDWR);
+      const info = {
+        magic: PMM_MAGIC,
+        size,
+        type: PMM_MEM_GENERAL,
+        flags: this.flag ? PMM_NO_CACHE : 0,
+        alignment: 0,
+      };
+      const err = errnoOf(() => proc.ioctl(fd, IOCTL_PMM_ALLOC, info));
+      if (err) {
+        proc.close(fd);
+        expectThat(err === "ENOMEM", REFS, () => `PMM allocation of ${size} bytes failed with ${err}`);
+        return;
+      }
+      const area = pmmItems(k).find((i) => i.kind === "area" && !before.has(i.start))!;
+      expectThat(
+        area !== undefined && area.size === info.size,
+        REFS,
+        () => "PMM_ALLOC made no new area of the size it reported",
+      );
+      const pfns = Array.from({ length: info.size / PAGE_SIZE }, (_, i) => area.start / PAGE_SIZE + i);
+      const buf: MBuf = {
+        id: m.nextId(),
+        kind: "pmm",
+        store: newStore(pfns, info.size, false, !this.flag),
+        file: proc.fds.get(fd)!,
+        dmabuf: null,
+        secureId: 0,
+        ownerUid: p.uid,
+        grants: new Set(),
+        parent: null,
+        alive: true,
+      };
+      m.bufs.push(buf);
+      p.fds.set(fd, { kind: "buf", buf });
+      return;
+    }
+    // UMP: libump allocates, maps and keeps only the mapping's reference
+    openUmp(p);
+    const h = umpRefDrvAllocate(proc, size, this.flag ? UMP_REF_DRV_CONSTRAINT_USE_CACHE : 0);
+    if (!h) return; // the carve-out is full: nothing changes
+    const id = umpSecureIdGet(h);
+    const dd = umpDdHandleGet(k, id)!;
+    const pfns: number[] = [];
+    for (const b of dd.blocks)
+      for (let o = 0; o < b.size; o += PAGE_SIZE) pfns.push((b.addr + o) / PAGE_SIZE);
+    const len = umpSizeGet(h);
+    const buf: MBuf = {
+      id: m.nextId(),
+      kind: "ump",
+      store: newStore(pfns, len, false, dd.isCached),
+      file: null,
+      dmabuf: null,
+      secureId: id,
+      ownerUid: p.uid,
+      grants: new Set(),
+      parent: null,
+      alive: true,
+    };
+    m.bufs.push(buf);
+    p.handles.push({ buf, h, va: umpMappedPointerGet(h) });
+  }
+}
+
+/** libump's per-process open of /dev/ump, recorded in the model's fd table. */
+function openUmp(p: MProc): void {
+  const proc = p.proc!;
+  if ([...p.fds.values()].some((f) => f.kind === "ump")) return;
+  const ok = umpOpen(proc);
+  if (ok !== UMP_OK) throw new InvariantError(REFS, `umpOpen failed for pid ${proc.pid}`);
+  p.fds.set(umpDeviceFd(proc), { kind: "ump" });
+}
+
+// ---- mappings and CPU access ------------------------------------------------------------------
+
+class Mmap extends Base {
+  readonly slot: number;
+  readonly fdIdx: number;
+  constructor(slot: number, fdIdx: number) {
+    super();
+    this.slot = slot;
+    this.fdIdx = fdIdx;
+  }
+  ok(m: Readonly<Model>, p: MProc): boolean {
+    void m;
+    return bufFds(p).length > 0;
+  }
+  check(m: Readonly<Model>) {
+    return chooseProc(m, this) !== null;
+  }
+  describe() {
+    return `Mmap(proc#${this.slot}, fd#${this.fdIdx})`;
+  }
+  exec(m: Model, _r: Real) {
+    const p = chooseProc(m, this)!;
+    this.note(`pid ${p.proc!.pid}`);
+    const [fd, buf] = pick(bufFds(p), this.fdIdx);
+    const len = buf.dmabuf ? buf.dmabuf.size : buf.store.size;
+    const va = p.proc!.mmap({ fd, length: len, prot: PROT_READ | PROT_WRITE, flags: MAP_SHARED });
+    p.maps.push({ buf, va, len });
+  }
+}
+
+class Munmap extends Base {
+  readonly slot: number;
+  readonly mapIdx: number;
+  constructor(slot: number, mapIdx: number) {
+    super();
+    this.slot = slot;
+    this.mapIdx = mapIdx;
+  }
+  ok(m: Readonly<Model>, p: MProc): boolean {
+    void m;
+    return p.maps.length > 0;
+  }
+  check(m: Readonly<Model>) {
+    return chooseProc(m, this) !== null;
+  }
+  describe() {
+    return `Munmap(proc#${this.slot}, map#${this.mapIdx})`;
+  }
+  exec(m: Model, _r: Real) {
+    const p = chooseProc(m, this)!;
+    this.note(`pid ${p.proc!.pid}`);
+    const i = this.mapIdx % p.maps.length;
+    const map = p.maps[i]!;
+    p.proc!.munmap(map.va, map.len);
+    p.maps.splice(i, 1);
+  }
+}
+
+/** DMA_BUF_IOCTL_SYNC through the process's fd of `buf` (a CPU target always has one). */
+function dmabufSync(p: MProc, buf: MBuf, flags: number): void {
+  const fd = bufFds(p).find(([, b]) => b === buf)![0];
+  const ret = p.proc!.ioctl(fd, DMA_BUF_IOCTL_SYNC, { flags });
+  expectThat(ret === 0, REFS, () => `DMA_BUF_IOCTL_SYNC returned ${String(ret)}`);
+}
+
+class CpuWrite extends Base {
+  readonly slot: number;
+  readonly tIdx: number;
+  readonly offset: number;
+  readonly len: number;
+  readonly seed: number;
+  constructor(slot: number, tIdx: number, offset: number, len: number, seed: number) {
+    super();
+    this.slot = slot;
+    this.tIdx = tIdx;
+    this.offset = offset;
+    this.len = len;
+    this.seed = seed;
+  }
+  ok(m: Readonly<Model>, p: MProc): boolean {
+    void m;
+    return targets(p).length > 0;
+  }
+  check(m: Readonly<Model>) {
+    return chooseProc(m, this) !== null;
+  }
+  describe() {
+    return `CpuWrite(proc#${this.slot}, target#${this.tIdx}, offset ${this.offset}, ${this.len} B, seed ${this.seed})`;
+  }
+  exec(m: Model, _r: Real) {
+    const p = chooseProc(m, this)!;
+    this.note(`pid ${p.proc!.pid}`);
+    const t = pick(targets(p), this.tIdx);
+    const off = this.offset % t.len;
+    const len = Math.max(1, Math.min(this.len, t.len - off));
+    const bytes = pattern(len, this.seed);
+    const store = t.buf.store;
+    if (t.kind === "ump") {
+      // cached: take the buffer back from devices first (ump_cpu_msync_now), and give it back after
+      if (store.cached) umpCpuMsyncNow(t.h, UMP_MSYNC_CLEAN_AND_INVALIDATE, null, store.size);
+      umpWrite(t.h, off, bytes, len);
+      if (store.cached) umpCpuMsyncNow(t.h, UMP_MSYNC_CLEAN_AND_INVALIDATE, null, store.size);
+      store.devWrote = false;
+    } else if (t.buf.dmabuf) {
+      const rw = store.devWrote ? DMA_BUF_SYNC_RW : DMA_BUF_SYNC_WRITE;
+      dmabufSync(p, t.buf, DMA_BUF_SYNC_START | rw);
+      p.proc!.memWrite(t.va + off, bytes);
+      dmabufSync(p, t.buf, DMA_BUF_SYNC_END | rw);
+      store.devWrote = false;
+    } else {
+      p.proc!.memWrite(t.va + off, bytes);
+    }
+    Model.write(store, off, bytes);
+  }
+}
+
+class CpuRead extends Base {
+  readonly slot: number;
+  readonly tIdx: number;
+  readonly offset: number;
+  readonly len: number;
+  constructor(slot: number, tIdx: number, offset: number, len: number) {
+    super();
+    this.slot = slot;
+    this.tIdx = tIdx;
+    this.offset = offset;
+    this.len = len;
+  }
+  ok(m: Readonly<Model>, p: MProc): boolean {
+    void m;
+    return targets(p).length > 0;
+  }
+  check(m: Readonly<Model>) {
+    return chooseProc(m, this) !== null;
+  }
+  describe() {
+    return `CpuRead(proc#${this.slot}, target#${this.tIdx}, offset ${this.offset}, ${this.len} B)`;
+  }
+  exec(m: Model, _r: Real) {
+    const p = chooseProc(m, this)!;
+    this.note(`pid ${p.proc!.pid}`);
+    const t = pick(targets(p), this.tIdx);
+    const off = this.offset % t.len;
+    const len = Math.max(1, Math.min(this.len, t.len - off));
+    let got: Uint8Array;
+    if (t.kind === "ump") {
+      if (t.buf.store.cached) umpCpuMsyncNow(t.h, UMP_MSYNC_CLEAN_AND_INVALIDATE, null, t.buf.store.size);
+      got = new Uint8Array(len);
+      umpRead(got, t.h, off, len);
+      t.buf.store.devWrote = false;
+    } else if (t.buf.dmabuf) {
+      dmabufSync(p, t.buf, DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ);
+      got = p.proc!.memRead(t.va + off, len);
+      dmabufSync(p, t.buf, DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ);
+      t.buf.store.devWrote = false;
+    } else {
+      got = p.proc!.memRead(t.va + off, len);
+    }
+    const bad = Model.mismatch(t.buf.store, off, got);
+    expectThat(bad < 0, BYTES, () => {
+      const s = t.buf.store;
+      return `pid ${p.proc!.pid} read byte ${bad} of buffer #${t.buf.id} (${t.buf.kind}) as ${hex(got[bad - off]!)}, last written ${hex(s.data[bad]!)}`;
+    });
+  }
+}
+
+class SyncIoctl extends Base {
+  readonly slot: number;
+  readonly fdIdx: number;
+  readonly which: number;
+  constructor(slot: number, fdIdx: number, which: number) {
+    super();
+    this.slot = slot;
+    this.fdIdx = fdIdx;
+    this.which = which;
+  }
+  ok(m: Readonly<Model>, p: MProc): boolean {
+    void m;
+    return bufFds(p, isDmabuf).length > 0;
+  }
+  check(m: Readonly<Model>) {
+    return chooseProc(m, this) !== null;
+  }
+  describe() {
+    return `SyncIoctl(proc#${this.slot}, fd#${this.fdIdx}, ${this.flags().toString(16)})`;
+  }
+  flags() {
+    const rw = [DMA_BUF_SYNC_READ, DMA_BUF_SYNC_WRITE, DMA_BUF_SYNC_RW][this.which % 3]!;
+    return rw | (this.which >= 3 ? DMA_BUF_SYNC_END : DMA_BUF_SYNC_START);
+  }
+  exec(m: Model, _r: Real) {
+    const p = chooseProc(m, this)!;
+    this.note(`pid ${p.proc!.pid}`);
+    const [fd, buf] = pick(bufFds(p, isDmabuf), this.fdIdx);
+    const flags = this.flags();
+    const ret = p.proc!.ioctl(fd, DMA_BUF_IOCTL_SYNC, { flags });
+    expectThat(ret === 0, REFS, () => `DMA_BUF_IOCTL_SYNC returned ${String(ret)}`);
+    // a sync for reading takes the buffer back from the devices
+    if (!(flags & DMA_BUF_SYNC_END) && flags & DMA_BUF_SYNC_READ) buf.store.devWrote = false;
+  }
+}
+
+// ---- sharing by fd ------------------------------------------------------------------------
+
+function openChannel(m: Model, from: MProc, to: MProc): MChan {
+  const have = m.chans.find(
+    (c) =>
+      c.from === from &&
+      c.to === to &&
+      c.fromOpen &&
+      c.toOpen &&
+      c.fromPid === from.proc!.pid &&
+      c.toPid === to.proc!.pid,
+  );
+  if (have) return have;
+  const listenFd = [...to.fds].find(([, f]) => f.kind === "listen")![0];
+  const fromFd = from.proc!.connect(to.listenPath);
+  const toFd = to.proc!.accept(listenFd);
+  const chan: MChan = {
+    from,
+    fromPid: from.proc!.pid,
+    to,
+    toPid: to.proc!.pid,
+    fromFd,
+    toFd,
+    fromOpen: true,
+    toOpen: true,
+    queue: [],
+  };
+  from.fds.set(fromFd, { kind: "sock", chan });
+  to.fds.set(toFd, { kind: "sock", chan });
+  m.chans.push(chan);
+  return chan;
+}
+
+class Send extends Base {
+  readonly slot: number;
+  readonly toSlot: number;
+  readonly fdIdx: number;
+  constructor(slot: number, toSlot: number, fdIdx: number) {
+    super();
+    this.slot = slot;
+    this.toSlot = toSlot;
+    this.fdIdx = fdIdx;
+  }
+  ok(m: Readonly<Model>, p: MProc): boolean {
+    return bufFds(p).length > 0 && m.procs.some((q) => q.alive && q !== p);
+  }
+  check(m: Readonly<Model>) {
+    return chooseProc(m, this) !== null;
+  }
+  describe() {
+    return `Send(proc#${this.slot} → other#${this.toSlot}, fd#${this.fdIdx})`;
+  }
+  exec(m: Model, _r: Real) {
+    const p = chooseProc(m, this)!;
+    this.note(`pid ${p.proc!.pid}`);
+    const q = pick(
+      m.procs.filter((o) => o.alive && o !== p),
+      this.toSlot,
+    );
+    const [fd, buf] = pick(bufFds(p), this.fdIdx);
+    const chan = openChannel(m, p, q);
+    p.proc!.sendmsg(chan.fromFd, { data: new Uint8Array([1]), fds: [fd] });
+    chan.queue.push([buf]);
+  }
+}
+
+class Recv extends Base {
+  readonly slot: number;
+  readonly chanIdx: number;
+  constructor(slot: number, chanIdx: number) {
+    super();
+    this.slot = slot;
+    this.chanIdx = chanIdx;
+  }
+  chans(m: Readonly<Model>, p: MProc) {
+    return m.chans.filter((c) => c.to === p && c.toOpen && c.queue.length > 0 && c.toPid === p.proc!.pid);
+  }
+  ok(m: Readonly<Model>, p: MProc): boolean {
+    void m;
+    return this.chans(m, p).length > 0;
+  }
+  check(m: Readonly<Model>) {
+    return chooseProc(m, this) !== null;
+  }
+  describe() {
+    return `Recv(proc#${this.slot}, channel#${this.chanIdx})`;
+  }
+  exec(m: Model, _r: Real) {
+    const p = chooseProc(m, this)!;
+    this.note(`pid ${p.proc!.pid}`);
+    const chan = pick(this.chans(m, p), this.chanIdx);
+    const msg = p.proc!.recvmsg(chan.toFd);
+    const bufs = chan.queue.shift()!;
+    expectThat(
+      msg.fds.length === bufs.length,
+      REFS,
+      () => `received ${msg.fds.length} fd(s), sent ${bufs.length}`,
+    );
+    msg.fds.forEach((fd, i) => {
+      const buf = bufs[i]!;
+      expectThat(
+        p.proc!.fds.get(fd) === buf.file,
+        WHO_SEES,
+        () => `fd ${fd} received is not buffer #${buf.id}`,
+      );
+      p.fds.set(fd, { kind: "buf", buf });
+    });
+  }
+}
+
+class Close extends Base {
+  readonly slot: number;
+  readonly fdIdx: number;
+  constructor(slot: number, fdIdx: number) {
+    super();
+    this.slot = slot;
+    this.fdIdx = fdIdx;
+  }
+  closable(p: MProc): number[] {
+    return [...p.fds]
+      .filter(([, f]) => f.kind === "buf" || f.kind === "sock")
+      .map(([fd]) => fd)
+      .sort((a, b) => a - b);
+  }
+  ok(m: Readonly<Model>, p: MProc): boolean {
+    void m;
+    return this.closable(p).length > 0;
+  }
+  check(m: Readonly<Model>) {
+    return chooseProc(m, this) !== null;
+  }
+  describe() {
+    return `Close(proc#${this.slot}, fd#${this.fdIdx})`;
+  }
+  exec(m: Model, _r: Real) {
+    const p = chooseProc(m, this)!;
+    this.note(`pid ${p.proc!.pid}`);
+    const fd = pick(this.closable(p), this.fdIdx);
+    const what = p.fds.get(fd)!;
+    p.proc!.close(fd);
+    p.fds.delete(fd);
+    if (what.kind === "sock") {
+      if (what.chan.from === p && what.chan.fromFd === fd) what.chan.fromOpen = false;
+      else what.chan.toOpen = false;
+    }
+  }
+}
+
+// ---- UMP: sharing by secure ID ------------------------------------------------------------
+
+class UmpImport extends Base {
+  readonly slot: number;
+  readonly bufIdx: number;
+  constructor(slot: number, bufIdx: number) {
+    super();
+    this.slot = slot;
+    this.bufIdx = bufIdx;
+  }
+  umps(m: Readonly<Model>) {
+    return m.bufs.filter((b) => b.kind === "ump");
+  }
+  ok(m: Readonly<Model>, _p: MProc): boolean {
+    return this.umps(m).length > 0;
+  }
+  check(m: Readonly<Model>) {
+    return chooseProc(m, this) !== null;
+  }
+  describe() {
+    return `UmpImport(proc#${this.slot}, ump#${this.bufIdx})`;
+  }
+  exec(m: Model, _r: Real) {
+    const p = chooseProc(m, this)!;
+    this.note(`pid ${p.proc!.pid}`);
+    const target = pick(this.umps(m), this.bufIdx);
+    // a dead ID may have been handed out again (random IDs): then it names the new buffer
+    const named = m.bufs.find((b) => b.kind === "ump" && b.alive && b.secureId === target.secureId) ?? target;
+    openUmp(p);
+    const h = umpHandleCreateFromSecureId(p.proc!, named.secureId);
+    const may = m.umpMayImport(named, p.uid);
+    expectThat((h !== null) === may, WHO_SEES, () =>
+      may
+        ? `uid ${p.uid} may import UMP ID ${hex(named.secureId)} (buffer #${named.id}) but was refused`
+        : `uid ${p.uid} imported UMP ID ${hex(named.secureId)} (buffer #${named.id}${named.alive ? `, owner ${named.ownerUid}, grants [${[...named.grants]}]` : ", released"})`,
+    );
+    if (h) p.handles.push({ buf: named, h, va: umpMappedPointerGet(h) });
+  }
+}
+
+class UmpGrant extends Base {
+  readonly slot: number;
+  readonly hIdx: number;
+  readonly toSlot: number;
+  readonly revoke: boolean;
+  constructor(slot: number, hIdx: number, toSlot: number, revoke: boolean) {
+    super();
+    this.slot = slot;
+    this.hIdx = hIdx;
+    this.toSlot = toSlot;
+    this.revoke = revoke;
+  }
+  ok(m: Readonly<Model>, p: MProc): boolean {
+    void m;
+    return p.handles.length > 0;
+  }
+  check(m: Readonly<Model>) {
+    return chooseProc(m, this) !== null;
+  }
+  describe() {
+    return `Ump${this.revoke ? "Revoke" : "Grant"}(proc#${this.slot}, handle#${this.hIdx}, uid of slot ${this.toSlot})`;
+  }
+  exec(m: Model, _r: Real) {
+    const p = chooseProc(m, this)!;
+    this.note(`pid ${p.proc!.pid}`);
+    const { buf, h } = pick(p.handles, this.hIdx);
+    const uid = m.procs[this.toSlot % m.procs.length]!.uid;
+    const res = this.revoke ? umpRevoke(h, uid) : umpGrant(h, uid);
+    const owner = p.uid === buf.ownerUid;
+    expectThat((res === UMP_OK) === owner, WHO_SEES, () =>
+      owner
+        ? `the owner could not change the access list`
+        : `uid ${p.uid} changed the access list of a buffer uid ${buf.ownerUid} owns`,
+    );
+    if (owner && this.revoke) buf.grants.delete(uid);
+    else if (owner) buf.grants.add(uid);
+  }
+}
+
+class UmpRelease extends Base {
+  readonly slot: number;
+  readonly hIdx: number;
+  constructor(slot: number, hIdx: number) {
+    super();
+    this.slot = slot;
+    this.hIdx = hIdx;
+  }
+  ok(m: Readonly<Model>, p: MProc): boolean {
+    void m;
+    return p.handles.length > 0;
+  }
+  check(m: Readonly<Model>) {
+    return chooseProc(m, this) !== null;
+  }
+  describe() {
+    return `UmpRelease(proc#${this.slot}, handle#${this.hIdx})`;
+  }
+  exec(m: Model, _r: Real) {
+    const p = chooseProc(m, this)!;
+    this.note(`pid ${p.proc!.pid}`);
+    const i = this.hIdx % p.handles.length;
+    umpReferenceRelease(p.handles[i]!.h);
+    p.handles.splice(i, 1);
+  }
+}
+
+class UmpExport extends Base {
+  readonly slot: number;
+  readonly hIdx: number;
+  constructor(slot: number, hIdx: number) {
+    super();
+    this.slot = slot;
+    this.hIdx = hIdx;
+  }
+  ok(m: Readonly<Model>, p: MProc): boolean {
+    void m;
+    return p.handles.length > 0;
+  }
+  check(m: Readonly<Model>) {
+    return chooseProc(m, this) !== null;
+  }
+  describe() {
+    return `UmpExport(proc#${this.slot}, handle#${this.hIdx})`;
+  }
+  exec(m: Model, _r: Real) {
+    const p = chooseProc(m, this)!;
+    this.note(`pid ${p.proc!.pid}`);
+    const { buf: parent, h } = pick(p.handles, this.hIdx);
+    const fd = umpDmaBufExport(h);
+    const file = p.proc!.fds.get(fd)!;
+    const buf: MBuf = {
+      id: m.nextId(),
+      kind: "ump-dmabuf",
+      store: parent.store,
+      file,
+      dmabuf: dmaBufFromFile(file),
+      secureId: 0,
+      ownerUid: p.uid,
+      grants: new Set(),
+      parent,
+      alive: true,
+    };
+    m.bufs.push(buf);
+    p.fds.set(fd, { kind: "buf", buf });
+  }
+}
+
+// ---- devices ------------------------------------------------------------------------------
+
+class Attach extends Base {
+  readonly slot: number;
+  readonly fdIdx: number;
+  readonly devIdx: number;
+  constructor(slot: number, fdIdx: number, devIdx: number) {
+    super();
+    this.slot = slot;
+    this.fdIdx = fdIdx;
+    this.devIdx = devIdx;
+  }
+  ok(m: Readonly<Model>, p: MProc): boolean {
+    void m;
+    return bufFds(p, isDmabuf).length > 0;
+  }
+  check(m: Readonly<Model>) {
+    return chooseProc(m, this) !== null;
+  }
+  describe() {
+    return `Attach(proc#${this.slot}, fd#${this.fdIdx}, ${pick(FUZZ_DEVICES, this.devIdx)})`;
+  }
+  exec(m: Model, r: Real) {
+    const p = chooseProc(m, this)!;
+    this.note(`pid ${p.proc!.pid}`);
+    const [fd, buf] = pick(bufFds(p, isDmabuf), this.fdIdx);
+    const devName = pick(FUZZ_DEVICES, this.devIdx);
+    const k = r.machine.kernel;
+    // a driver imports the fd the process hands it (as VIDIOC_QBUF with DMABUF memory does)
+    const dmabuf = k.withCurrent(p.proc!, () => dmaBufGet(k, fd));
+    expectThat(
+      dmabuf === buf.dmabuf,
+      WHO_SEES,
+      () => `fd ${fd} of pid ${p.proc!.pid} resolved to another dma-buf`,
+    );
+    const dev = r.machine.devices.get(devName)!;
+    const att = dmaBufAttach(dmabuf, dev);
+    const sgt = dmaBufMapAttachment(att, DMA_BIDIRECTIONAL);
+    const segs = sgt.dmaSegments().map((s) => ({ iova: s.dmaAddress, len: s.dmaLength }));
+    const total = segs.reduce((s, x) => s + x.len, 0);
+    expectThat(
+      total === buf.store.size,
+      DEVICE,
+      () => `${devName} got ${total} bytes of D.V for a ${buf.store.size}-byte buffer`,
+    );
+    m.atts.push({ buf, dev: devName, dmabuf, att, sgt, segs });
+  }
+}
+
+class Detach extends Base {
+  readonly attIdx: number;
+  constructor(attIdx: number) {
+    super();
+    this.attIdx = attIdx;
+  }
+  check(m: Readonly<Model>) {
+    return m.atts.length > 0;
+  }
+  describe() {
+    return `Detach(attachment#${this.attIdx})`;
+  }
+  exec(m: Model, _r: Real) {
+    const i = this.attIdx % m.atts.length;
+    const a = m.atts[i]!;
+    detachOne(m, a);
+  }
+}
+
+/** Unmaps, detaches and drops an attachment; its D.V becomes a ghost. */
+export function detachOne(m: Model, a: Model["atts"][number]): void {
+  dmaBufUnmapAttachment(a.att, a.sgt, DMA_BIDIRECTIONAL);
+  dmaBufDetach(a.dmabuf, a.att);
+  dmaBufPut(a.dmabuf);
+  m.atts.splice(m.atts.indexOf(a), 1);
+  for (const s of a.segs) m.ghosts.push({ dev: a.dev, iova: s.iova, len: s.len });
+  if (m.ghosts.length > 32) m.ghosts.shift();
+}
+
+class DevWrite extends Base {
+  readonly attIdx: number;
+  readonly offset: number;
+  readonly len: number;
+  readonly seed: number;
+  constructor(attIdx: number, offset: number, len: number, seed: number) {
+    super();
+    this.attIdx = attIdx;
+    this.offset = offset;
+    this.len = len;
+    this.seed = seed;
+  }
+  check(m: Readonly<Model>) {
+    return m.atts.length > 0;
+  }
+  describe() {
+    return `DevWrite(attachment#${this.attIdx}, offset ${this.offset}, ${this.len} B, seed ${this.seed})`;
+  }
+  exec(m: Model, r: Real) {
+    const a = pick(m.atts, this.attIdx);
+    const size = a.buf.store.size;
+    const off = this.offset % size;
+    const len = Math.max(1, Math.min(this.len, size - off));
+    const bytes = pattern(len, this.seed);
+    const port = r.fm.ports.get(a.dev)!;
+    for (const [iova, n, at] of dvChunks(a.segs, off, len)) port.write(iova, bytes.subarray(at, at + n));
+    Model.write(a.buf.store, off, bytes);
+    a.buf.store.devWrote = true;
+  }
+}
+
+class DevRead extends Base {
+  readonly attIdx: number;
+  readonly offset: number;
+  readonly len: number;
+  constructor(attIdx: number, offset: number, len: number) {
+    super();
+    this.attIdx = attIdx;
+    this.offset = offset;
+    this.len = len;
+  }
+  check(m: Readonly<Model>) {
+    return m.atts.length > 0;
+  }
+  describe() {
+    return `DevRead(attachment#${this.attIdx}, offset ${this.offset}, ${this.len} B)`;
+  }
+  exec(m: Model, r: Real) {
+    const a = pick(m.atts, this.attIdx);
+    const size = a.buf.store.size;
+    const off = this.offset % size;
+    const len = Math.max(1, Math.min(this.len, size - off));
+    const got = new Uint8Array(len);
+    const port = r.fm.ports.get(a.dev)!;
+    for (const [iova, n, at] of dvChunks(a.segs, off, len)) port.read(iova, got.subarray(at, at + n));
+    const bad = Model.mismatch(a.buf.store, off, got);
+    expectThat(bad < 0, BYTES, () => {
+      return `${a.dev} read byte ${bad} of buffer #${a.buf.id} (${a.buf.kind}) as ${hex(got[bad - off]!)}, last written ${hex(a.buf.store.data[bad]!)}`;
+    });
+  }
+}
+
+/** DMA by a device where it has no live mapping: a ghost of a detached attachment, just past a live one, or anywhere. */
+class DevStray extends Base {
+  readonly devIdx: number;
+  readonly how: number;
+  readonly param: number;
+  readonly write: boolean;
+  constructor(devIdx: number, how: number, param: number, write: boolean) {
+    super();
+    this.devIdx = devIdx;
+    this.how = how;
+    this.param = param;
+    this.write = write;
+  }
+  check(_m: Readonly<Model>) {
+    return true;
+  }
+  describe() {
+    return `DevStray(${pick(FUZZ_DEVICES, this.devIdx)}, ${["ghost", "past-end", "anywhere"][this.how % 3]}, ${this.param}, ${this.write ? "write" : "read"})`;
+  }
+  mapped(m: Model, dev: string, iova: number): boolean {
+    for (const a of m.atts) {
+      if (a.dev !== dev) continue;
+      for (const s of a.segs) if (iova >= s.iova && iova < s.iova + s.len) return true;
+    }
+    return false;
+  }
+  exec(m: Model, r: Real) {
+    const dev = pick(FUZZ_DEVICES, this.devIdx);
+    let iova: number;
+    const how = this.how % 3;
+    const ghosts = m.ghosts.filter((g) => g.dev === dev);
+    const live = m.atts.filter((a) => a.dev === dev);
+    if (how === 0 && ghosts.length > 0) {
+      const g = pick(ghosts, this.param);
+      iova = g.iova + ((this.param * 97) % g.len);
+    } else if (how === 1 && live.length > 0) {
+      const s = pick(live, this.param).segs.at(-1)!;
+      iova = s.iova + s.len + (this.param % PAGE_SIZE);
+    } else {
+      const span = IOVA_WINDOW.end - IOVA_WINDOW.start;
+      iova = IOVA_WINDOW.start + ((this.param * 2654435761) % span);
+    }
+    iova -= iova % 4;
+    if (this.mapped(m, dev, iova)) return; // legitimately mapped now: not a stray access
+    const before = liveBytes(m, r);
+    const faults = r.machine.stats().faults.iommu;
+    const port = r.fm.ports.get(dev)!;
+    const buf = pattern(16, this.param);
+    const err = errnoOf(() => (this.write ? port.write(iova, buf) : port.read(iova, buf)));
+    expectThat(
+      err === "EFAULT",
+      DEVICE,
+      () => `${dev} ${this.write ? "wrote" : "read"} unmapped D.V ${hex(iova)}: ${err ?? "no fault"}`,
+    );
+    expectThat(
+      r.machine.stats().faults.iommu === faults + 1,
+      DEVICE,
+      () => `the fault at ${hex(iova)} was not reported to the IOMMU layer`,
+    );
+    const after = liveBytes(m, r);
+    expectThat(
+      Buffer.compare(before, after) === 0,
+      DEVICE,
+      () => `a faulting DMA at ${hex(iova)} changed live memory`,
+    );
+  }
+}
+
+// ---- isolation probes ---------------------------------------------------------------------
+
+/** A process asks the kernel for the dma-buf behind an fd number: its own, another's, or a guess. */
+class Probe extends Base {
+  readonly slot: number;
+  readonly how: number;
+  readonly param: number;
+  constructor(slot: number, how: number, param: number) {
+    super();
+    this.slot = slot;
+    this.how = how;
+    this.param = param;
+  }
+  ok(_m: Readonly<Model>, _p: MProc): boolean {
+    return true;
+  }
+  check(m: Readonly<Model>) {
+    return chooseProc(m, this) !== null;
+  }
+  describe() {
+    return `Probe(proc#${this.slot}, ${["own", "foreign", "guess"][this.how % 3]} fd, ${this.param})`;
+  }
+  exec(m: Model, r: Real) {
+    const p = chooseProc(m, this)!;
+    this.note(`pid ${p.proc!.pid}`);
+    const k = r.machine.kernel;
+    let fd: number;
+    const how = this.how % 3;
+    const others = m.liveProcs().filter((q) => q !== p);
+    if (how === 0 && p.fds.size > 0)
+      fd = pick(
+        [...p.fds.keys()].sort((a, b) => a - b),
+        this.param,
+      );
+    else if (how === 1 && others.length > 0) {
+      const q = pick(others, this.param);
+      const fds = [...q.fds.keys()].sort((a, b) => a - b);
+      fd = fds.length ? pick(fds, this.param >> 3) : this.param % 64;
+    } else fd = this.param % 64;
+    const what = p.fds.get(fd);
+    let got: DmaBuf | null = null;
+    const err = errnoOf(() => {
+      got = k.withCurrent(p.proc!, () => dmaBufGet(k, fd));
+    });
+    const expected = what === undefined ? "EBADF" : what.kind === "buf" && what.buf.dmabuf ? null : "EINVAL";
+    expectThat(
+      err === expected,
+      WHO_SEES,
+      () =>
+        `dma_buf_get(fd ${fd}) in pid ${p.proc!.pid}: ${err ?? "a buffer"}, expected ${expected ?? "its buffer"}`,
+    );
+    if (got) {
+      const b = got as DmaBuf;
+      expectThat(
+        what?.kind === "buf" && b === what.buf.dmabuf,
+        WHO_SEES,
+        () => `fd ${fd} resolved to a buffer the process does not hold there`,
+      );
+      dmaBufPut(b);
+    }
+  }
+}
+
+// ---- processes ----------------------------------------------------------------------------
+
+class Exit extends Base {
+  readonly slot: number;
+  constructor(slot: number) {
+    super();
+    this.slot = slot;
+  }
+  ok(_m: Readonly<Model>, _p: MProc): boolean {
+    return true;
+  }
+  check(m: Readonly<Model>) {
+    return chooseProc(m, this) !== null;
+  }
+  describe() {
+    return `Exit(proc#${this.slot})`;
+  }
+  exec(m: Model, _r: Real) {
+    const p = chooseProc(m, this)!;
+    this.note(`pid ${p.proc!.pid}`);
+    exitSlot(m, p);
+  }
+}
+
+/** A process exits: everything it held is dropped. */
+export function exitSlot(m: Model, p: MProc): void {
+  p.proc!.exit(0);
+  p.alive = false;
+  for (const c of m.chans) {
+    if (c.from === p && c.fromPid === p.proc!.pid) c.fromOpen = false;
+    if (c.to === p && c.toPid === p.proc!.pid) c.toOpen = false;
+  }
+  p.fds.clear();
+  p.maps.length = 0;
+  p.handles.length = 0;
+}
+
+class Respawn extends Base {
+  readonly slot: number;
+  constructor(slot: number) {
+    super();
+    this.slot = slot;
+  }
+  check(m: Readonly<Model>) {
+    return m.procs.some((p) => !p.alive);
+  }
+  describe() {
+    return `Respawn(dead#${this.slot})`;
+  }
+  exec(m: Model, r: Real) {
+    const p = pick(
+      m.procs.filter((q) => !q.alive),
+      this.slot,
+    );
+    const proc = spawnSlot(r, p);
+    this.note(`slot ${p.slot}, pid ${proc.pid}`);
+  }
+}
+
+// ---- the arbitrary ------------------------------------------------------------------------
+
+const slot = fc.nat({ max: 2 });
+const idx = fc.nat({ max: 15 });
+const off = fc.nat({ max: 300_000 });
+const len = fc.integer({ min: 1, max: 6000 });
+
+const ALLOC = fc
+  .tuple(slot, fc.constantFrom(...KINDS), fc.integer({ min: 1, max: 4 }), fc.boolean())
+  .map(([s, kind, n, flag]) => new Alloc(s, kind, kind === "ump" ? n * 48 : n, flag));
+
+/** Every command, as fast-check arbitraries; repeats weight the common operations up. */
+export const COMMANDS: fc.Arbitrary<Cmd>[] = [
+  ALLOC,
+  ALLOC,
+  ALLOC,
+  fc.tuple(slot, idx).map(([s, i]) => new Mmap(s, i)),
+  fc.tuple(slot, idx).map(([s, i]) => new Mmap(s, i)),
+  fc.tuple(slot, idx).map(([s, i]) => new Munmap(s, i)),
+  fc
+    .tuple(slot, idx, off, len, fc.nat({ max: 255 }))
+    .map(([s, i, o, l, seed]) => new CpuWrite(s, i, o, l, seed)),
+  fc
+    .tuple(slot, idx, off, len, fc.nat({ max: 255 }))
+    .map(([s, i, o, l, seed]) => new CpuWrite(s, i, o, l, seed)),
+  fc.tuple(slot, idx, off, len).map(([s, i, o, l]) => new CpuRead(s, i, o, l)),
+  fc.tuple(slot, idx, off, len).map(([s, i, o, l]) => new CpuRead(s, i, o, l)),
+  fc.tuple(slot, idx, fc.nat({ max: 5 })).map(([s, i, w]) => new SyncIoctl(s, i, w)),
+  fc.tuple(slot, slot, idx).map(([s, t, i]) => new Send(s, t, i)),
+  fc.tuple(slot, slot, idx).map(([s, t, i]) => new Send(s, t, i)),
+  fc.tuple(slot, idx).map(([s, i]) => new Recv(s, i)),
+  fc.tuple(slot, idx).map(([s, i]) => new Recv(s, i)),
+  fc.tuple(slot, idx).map(([s, i]) => new Close(s, i)),
+  fc.tuple(slot, idx).map(([s, i]) => new UmpImport(s, i)),
+  fc.tuple(slot, idx).map(([s, i]) => new UmpImport(s, i)),
+  fc.tuple(slot, idx, slot, fc.boolean()).map(([s, i, t, rv]) => new UmpGrant(s, i, t, rv)),
+  fc.tuple(slot, idx).map(([s, i]) => new UmpRelease(s, i)),
+  fc.tuple(slot, idx).map(([s, i]) => new UmpExport(s, i)),
+  fc.tuple(slot, idx, fc.nat({ max: 3 })).map(([s, i, d]) => new Attach(s, i, d)),
+  fc.tuple(slot, idx, fc.nat({ max: 3 })).map(([s, i, d]) => new Attach(s, i, d)),
+  idx.map((i) => new Detach(i)),
+  fc.tuple(idx, off, len, fc.nat({ max: 255 })).map(([i, o, l, seed]) => new DevWrite(i, o, l, seed)),
+  fc.tuple(idx, off, len, fc.nat({ max: 255 })).map(([i, o, l, seed]) => new DevWrite(i, o, l, seed)),
+  fc.tuple(idx, off, len).map(([i, o, l]) => new DevRead(i, o, l)),
+  fc.tuple(idx, off, len).map(([i, o, l]) => new DevRead(i, o, l)),
+  fc
+    .tuple(fc.nat({ max: 3 }), fc.nat({ max: 2 }), fc.nat(), fc.boolean())
+    .map(([d, h, p, w]) => new DevStray(d, h, p, w)),
+  fc.tuple(slot, fc.nat({ max: 2 }), fc.nat({ max: 1000 })).map(([s, h, p]) => new Probe(s, h, p)),
+  slot.map((s) => new Exit(s)),
+  slot.map((s) => new Respawn(s)),
+  slot.map((s) => new Respawn(s)),
+];
+
+/** The command classes, for tests that build sequences by hand. */
+export const Commands = {
+  Alloc,
+  Mmap,
+  Munmap,
+  CpuWrite,
+  CpuRead,
+  SyncIoctl,
+  Send,
+  Recv,
+  Close,
+  UmpImport,
+  UmpGrant,
+  UmpRelease,
+  UmpExport,
+  Attach,
+  Detach,
+  DevWrite,
+  DevRead,
+  DevStray,
+  Probe,
+  Exit,
+  Respawn,
+} as const;
