@@ -29,14 +29,15 @@ Usage:
 Commands:
   errno <name|number>...   look up errno names, numbers and texts (EINVAL, 22, EWOULDBLOCK;
                            negative numbers after --: umm errno -- -12)
+  cma-plan [options]       replay a CMA allocation workload (the demo's, ten hours of churn, or
+                           a JSON file) against a board's regions: failures, peak use, the
+                           smallest sizes that succeed, fragmentation pictures
+                           (umm cma-plan --help)
   help                     show this text
 
 Options:
   -h, --help               show this text
   -v, --version            print the version
-
-The pipeline demo (umm demo), traces (umm trace) and CMA planning (umm cma-plan) arrive with the
-packages they need; until then this help is what the README's demo command runs.
 `;
 
 function errnoCommand(args: readonly string[], io: Io): number {
@@ -61,6 +62,12 @@ function errnoCommand(args: readonly string[], io: Io): number {
 
 /** Runs the command line `argv` (without node and script); returns the exit status. */
 export async function main(argv: readonly string[], io: Io = stdio): Promise<number> {
+  // a command with options of its own parses everything after its name; it is loaded only when
+  // run, so that `umm --help` does not load the boards
+  if (argv[0] === "cma-plan") {
+    const { cmaPlanCommand } = await import("./cma-plan/command.js");
+    return cmaPlanCommand(argv.slice(1), io);
+  }
   let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({
