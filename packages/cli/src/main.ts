@@ -10,11 +10,14 @@ import { ERRNO_TABLE, type ErrnoName, lookupErrno, strerror } from "@umm/kernel-
 export interface Io {
   readonly out: (s: string) => void;
   readonly err: (s: string) => void;
+  /** stderr is a terminal (progress bars redraw in place; otherwise they print a line now and then) */
+  readonly errIsTTY?: boolean;
 }
 
 const stdio: Io = {
   out: (s) => process.stdout.write(s),
   err: (s) => process.stderr.write(s),
+  errIsTTY: process.stderr.isTTY === true,
 };
 
 /** The version printed by `umm --version`. */
@@ -27,6 +30,10 @@ Usage:
   umm <command> [options]
 
 Commands:
+  demo [options]           run the camera -> scaler -> display pipeline on a simulated Exynos
+                           board; print a summary, write a report folder (umm demo --help)
+  trace [options]          the same run as a Chrome / Perfetto trace or ftrace text
+                           (umm trace --help)
   errno <name|number>...   look up errno names, numbers and texts (EINVAL, 22, EWOULDBLOCK;
                            negative numbers after --: umm errno -- -12)
   cma-plan [options]       replay a CMA allocation workload (the demo's, ten hours of churn, or
@@ -67,6 +74,10 @@ export async function main(argv: readonly string[], io: Io = stdio): Promise<num
   if (argv[0] === "cma-plan") {
     const { cmaPlanCommand } = await import("./cma-plan/command.js");
     return cmaPlanCommand(argv.slice(1), io);
+  }
+  if (argv[0] === "demo" || argv[0] === "trace") {
+    const { demoCommand, traceCommand } = await import("./demo/command.js");
+    return (argv[0] === "demo" ? demoCommand : traceCommand)(argv.slice(1), io);
   }
   let parsed: ReturnType<typeof parseArgs>;
   try {

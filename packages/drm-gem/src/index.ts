@@ -23,7 +23,15 @@ export {
   drmGemObjectLookup,
 } from "./gem.js";
 export { drmIoctlName } from "./ioctl.js";
-export { DrmConnector, DrmCrtc, type DrmCrtcState, DrmEncoder, DrmPlane, drmScanoutOf } from "./kms.js";
+export {
+  DrmConnector,
+  DrmCrtc,
+  type DrmCrtcState,
+  DrmEncoder,
+  DrmPlane,
+  drmDebugRmfbKeepsScanout,
+  drmScanoutOf,
+} from "./kms.js";
 export type { DrmDisplayHw, DrmDriverDesc, DrmScanout, DrmScanoutPlane } from "./ops.js";
 export {
   drmGemPrimeExport,

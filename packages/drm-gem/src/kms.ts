@@ -111,6 +111,13 @@ export class DrmCrtc implements DrmModeObject {
   _firstFrameFrom = 0;
   /** @internal */
   readonly _fenceOps: DmaFenceOps;
+  /**
+   * @internal a framebuffer the latched state shows without holding a reference to it (only
+   * after `drmDebugRmfbKeepsScanout` planted that bug)
+   */
+  _dangling: DrmFramebuffer | null = null;
+  /** @internal RMFBs of the framebuffer on screen left to get wrong (`drmDebugRmfbKeepsScanout`) */
+  _debugRmfbKeepsScanout = 0;
 
   /** @internal made by drmKmsInit */
   constructor(dev: DrmDevice) {
@@ -373,7 +380,8 @@ function latch(crtc: DrmCrtc, commit: Commit, seq: number, time: number): void {
       firstFrame(crtc);
     }
   }
-  if (old.fb) old.fb.put();
+  if (old.fb === crtc._dangling) crtc._dangling = null;
+  else if (old.fb) old.fb.put();
   if (commit.event) {
     const tp = dev._tp.delivered;
     if (tp.enabled && commit.event.file) tp.emit({ file: commit.event.file.pid, crtc: crtc.index, seq });
@@ -513,7 +521,30 @@ export function drmKmsRemoveFb(dev: DrmDevice, fb: DrmFramebuffer): Promise<void
   const crtc = dev.crtc;
   if (crtc.latest.fb !== fb) return null;
   if (!crtc._state.active && crtc._queue.length === 0) return null;
+  if (crtc._debugRmfbKeepsScanout > 0 && crtc._queue.length === 0 && crtc._dangling === null) {
+    // the planted bug: the plane is not turned off and its state lets go of its reference, so
+    // the framebuffer (and, once unreferenced, its memory) goes while it is still scanned out
+    crtc._debugRmfbKeepsScanout--;
+    crtc._dangling = fb;
+    fb.put();
+    return null;
+  }
   return enqueue(crtc, OFF, null, null, true);
+}
+
+/**
+ * Debug knob: the next `count` RMFBs (or file closes) of the framebuffer on screen get
+ * `drm_framebuffer_remove` wrong — the plane is not turned off and the latched state drops its
+ * reference — so the display keeps scanning out a framebuffer whose GEM objects, D.V mappings
+ * and memory may already be gone: the use after free `umm demo --bug use-after-free` shows, which
+ * a display behind an IOMMU turns into a page fault at the next vblank. 0 turns it off. EINVAL
+ * for a count that is not a non-negative integer.
+ */
+export function drmDebugRmfbKeepsScanout(dev: DrmDevice, count: number): void {
+  if (!Number.isInteger(count) || count < 0) {
+    throw new KernelError("EINVAL", `drmDebugRmfbKeepsScanout: count ${count} is not a non-negative integer`);
+  }
+  dev.crtc._debugRmfbKeepsScanout = count;
 }
 
 /**

@@ -39,6 +39,7 @@ import {
   type DrmDevice,
   type DrmModeGetConnector,
   type DrmWaitVblank,
+  drmDebugRmfbKeepsScanout,
   drmModeFramePeriod,
   drmParseEvents,
   drmSimpleMode,
@@ -218,6 +219,45 @@ describe("KMS: modeset, flips, vblank", () => {
     expect(ddev.fbCount).toBe(0);
     expect(() => flip(p.proc, p.fd, ddev, a.fb)).toThrow(kerr("EBUSY", /off/));
     p.proc.exit(0);
+  });
+
+  it("drmDebugRmfbKeepsScanout: RMFB of the framebuffer on screen leaves it scanned out unreferenced; behind a SysMMU the freed buffer faults at the next vblank", async () => {
+    const r = boot();
+    const { ddev, display } = card(r, "sysmmu", {}, { vblankOffdelayMs: 1000 }); // scanning out
+    const p = openCard(r, ddev);
+    const a = dumbFb(r, ddev, p, 1);
+    const b = dumbFb(r, ddev, p, 2);
+    setCrtc(p.proc, p.fd, ddev, a.fb);
+    await r.kernel.clock.runFor(vbl(1) + 1000);
+    expect(() => drmDebugRmfbKeepsScanout(ddev, -1)).toThrow(kerr("EINVAL", /count -1/));
+    drmDebugRmfbKeepsScanout(ddev, 1);
+    const warnings: string[] = [];
+    r.kernel.trace.on("drm_warn", (e) => warnings.push(e.data.message));
+    // the bug: no disable commit, the call does not block, the framebuffer is destroyed at once
+    expect(p.proc.ioctl(p.fd, DRM_IOCTL_MODE_RMFB, a.fb)).toBe(0);
+    expect(ddev.crtc.state.active).toBe(true);
+    p.proc.munmap(a.va, a.size);
+    p.proc.ioctl(p.fd, DRM_IOCTL_GEM_CLOSE, { handle: a.handle, pad: 0 }); // its memory goes
+    expect(ddev.fbCount).toBe(1); // only b's
+    const frames = display.frames;
+    await r.kernel.clock.runFor(Math.round(PERIOD));
+    expect(display.frames).toBe(frames); // the fetch faulted
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/^display scanout of frame \d+: EFAULT: .*PAGE FAULT/);
+    // a flip to another framebuffer ends it; nothing is released twice, b is shown
+    flip(p.proc, p.fd, ddev, b.fb);
+    await r.kernel.clock.runFor(Math.round(PERIOD) + 1000);
+    expect(display.last?.fb).toBe(b.fb);
+    expect(warnings).toHaveLength(1);
+    // the knob was used up: this RMFB of the framebuffer on screen turns the CRTC off again
+    const ret = p.proc.ioctl(p.fd, DRM_IOCTL_MODE_RMFB, b.fb);
+    expect(ret).toBeInstanceOf(Promise);
+    await r.kernel.clock.runUntil(ret as Promise<number>);
+    expect(ddev.crtc.state.active).toBe(false);
+    p.proc.exit(0);
+    await r.kernel.clock.runUntilIdle();
+    expect(ddev.objectCount).toBe(0);
+    expect(ddev.fbCount).toBe(0);
   });
 
   it("closing the card while its framebuffer is on screen turns the CRTC off at the next vblank and frees everything", async () => {

@@ -2,7 +2,8 @@
  * The FIMD display controller (drm/exynos/exynos_drm_fimd.c) as a DRM device: the hardware
  * model is drm-gem's `DrmDisplayHw` — at each vblank the core hands it the scanout frame and it
  * reads every line by DMA through its bus-master port (its SysMMU), XRGB8888 / ARGB8888 as one
- * plane, NV12 as a Y and a CbCr plane, keeping the last frame it read (`fimdLastFrame`). The
+ * plane, NV12 as a Y and a CbCr plane, keeping the last frame it read (`fimdLastFrame`; a DMA
+ * fault ends a fetch, and what was not fetched goes out black). The
  * driver registers the DRM device ("exynos", one 1920×1080@60 mode) at probe after the DMA
  * setup exynos_drm_register_dma does (32-bit mask, segments up to 4 GiB − 1 behind the SysMMU,
  * so imported buffers map as one D.V range).
@@ -111,18 +112,30 @@ export class FimdHw implements DrmDisplayHw {
     for (const p of frame.planes) bytes += p.rowBytes * p.rows;
     if (this.#buf.length < bytes) this.#buf = new Uint8Array(bytes);
     const buf = this.#buf;
-    // the line buffer is overwritten: until this frame is read whole there is no last frame
+    // the line buffer is overwritten: until this frame is fetched there is no last frame
     this.#last = null;
     let o = 0;
-    for (const p of frame.planes) {
-      if (p.pitch === p.rowBytes) {
-        this.port.read(p.daddr, buf, o, p.rowBytes * p.rows);
-        o += p.rowBytes * p.rows;
-      } else {
-        for (let r = 0; r < p.rows; r++, o += p.rowBytes)
-          this.port.read(p.daddr + r * p.pitch, buf, o, p.rowBytes);
+    try {
+      for (const p of frame.planes) {
+        if (p.pitch === p.rowBytes) {
+          this.port.read(p.daddr, buf, o, p.rowBytes * p.rows);
+          o += p.rowBytes * p.rows;
+        } else {
+          for (let r = 0; r < p.rows; r++, o += p.rowBytes)
+            this.port.read(p.daddr + r * p.pitch, buf, o, p.rowBytes);
+        }
       }
+    } catch (e) {
+      // a DMA fault ends the fetch: what was not fetched goes out black (zero), and that frame
+      // is what the panel shows; the fault goes on to the DRM core, which WARNs
+      buf.fill(0, o, bytes);
+      this.#keep(frame, bytes);
+      throw e;
     }
+    this.#keep(frame, bytes);
+  };
+
+  #keep(frame: DrmScanout, bytes: number): void {
     this.#lastBytes = bytes;
     this.#last = {
       format: frame.format,
@@ -135,9 +148,9 @@ export class FimdHw implements DrmDisplayHw {
     this.frames++;
     const tp = this.#tp;
     if (tp.enabled) tp.emit({ device: this.dev.name, seq: frame.seq, bytes });
-  };
+  }
 
-  /** The last frame read (a copy), or null before the first. */
+  /** The last frame shown (a copy; black from where a DMA fault ended its fetch), or null before the first. */
   lastFrame(): FimdFrame | null {
     const l = this.#last;
     return l ? { ...l, data: this.#buf.slice(0, this.#lastBytes) } : null;

@@ -152,6 +152,26 @@ describe("FIMD", () => {
     expectAllReturned(r);
   });
 
+  it("a DMA fault ends the fetch: the frame goes out black and the fault reaches the caller", () => {
+    const r = bootMedia({ devices: ["fimd0"] });
+    const hw = fimdOf(r.dev("fimd0"))!.hw;
+    const frame = {
+      crtc: 1,
+      fb: 7,
+      format: DRM_FORMAT_XRGB8888,
+      width: 64,
+      height: 2,
+      planes: [{ daddr: 0x2000_0000, pitch: 256, rowBytes: 256, rows: 2 }],
+      seq: 3,
+      time: 1000,
+    };
+    // nothing is mapped at that D.V in the FIMD's domain: a SysMMU page fault
+    expect(() => hw.scanout(frame)).toThrow(kerr("EFAULT", /PAGE FAULT/));
+    const last = fimdLastFrame(r.dev("fimd0"))!;
+    expect(last).toMatchObject({ format: DRM_FORMAT_XRGB8888, width: 64, height: 2, seq: 3, fb: 7 });
+    expect(last.data).toEqual(new Uint8Array(512));
+  });
+
   it("fimdLastFrame of a device without the FIMD driver is ENODEV", () => {
     const r = bootMedia({ devices: ["fimc1"] });
     expect(() => fimdLastFrame(r.dev("fimc1"))).toThrow(kerr("ENODEV"));

@@ -1,3 +1,4 @@
+export type { FimdFrame } from "@umm/plat-s5p-media";
 export {
   BOARD_DEVICE_FIELD_PROPS,
   BOARD_DEVICE_REF_PROPS,
@@ -62,6 +63,7 @@ export {
   type MachineSummary,
   type ShutdownLeak,
   type ShutdownReport,
+  type SysmmuDebugOpts,
 } from "./machine.js";
 export type { MachineCmaStats, MachineStats } from "./stats.js";
 export { socUmpBackend } from "./ump-backend.js";

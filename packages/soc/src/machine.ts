@@ -40,7 +40,8 @@ import {
 import { type CmaRegion, cmaRegions, devSetCmaArea, type ReservedMem } from "@umm/mm-cma";
 import { type DmaPort, type Mm, PG_reserved } from "@umm/mm-core";
 import { s5pVcmExit, type Vcm, vcmDestroy, vcmLeaks } from "@umm/mm-vcm";
-import { exynosIommuState } from "@umm/plat-s5p-sysmmu";
+import { type FimdFrame, fimdLastFrame } from "@umm/plat-s5p-media";
+import { exynosIommuState, exynosSysmmuOf, exynosSysmmuSkipTlbInvalidations } from "@umm/plat-s5p-sysmmu";
 import { pmmInfo, upbufLive } from "@umm/pmm";
 import { type UmpDriver, umpExit, umpLiveHandles } from "@umm/ump";
 import type { BoardDescription } from "./board.js";
@@ -64,6 +65,20 @@ export interface ShutdownReport {
   readonly leaks: readonly ShutdownLeak[];
   /** the packages' own warnings during the teardown (`*_warn` events: leak reports, WARNs), in order */
   readonly warnings: readonly string[];
+}
+
+/** Debug switches of a master's System MMUs (`Machine.sysmmuDebug`); absent fields stay as they are. */
+export interface SysmmuDebugOpts {
+  /**
+   * The TLB sanitizer: every translation the TLB answers is checked against a fresh walk of the
+   * page table; one that differs (an entry nobody invalidated) is a `sysmmu_stale_tlb` event.
+   */
+  readonly tlbSanitizer?: boolean;
+  /**
+   * A driver bug on purpose: the exynos-iommu driver leaves out the TLB invalidation of its next
+   * this many unmap callbacks on each of the SysMMUs (0 turns it off).
+   */
+  readonly skipTlbInvalidations?: number;
 }
 
 /** A board device as the machine set it up (`Machine.describe()`). */
@@ -304,6 +319,49 @@ export class Machine {
       }
     }
     return [...out].sort();
+  }
+
+  /**
+   * Debug switches of the System MMUs in front of master `name`, or of every SysMMU when `name`
+   * is null (see `SysmmuDebugOpts`): the TLB sanitizer and the skipped-TLB-invalidation bug.
+   * Returns the SysMMU names it set. ENODEV for an unknown device, a master with no SysMMU or
+   * after `shutdown`; EINVAL for a count that is not a non-negative integer (nothing changes).
+   */
+  sysmmuDebug(name: string | null, opts: SysmmuDebugOpts): string[] {
+    this.#alive("sysmmuDebug");
+    const skip = opts.skipTlbInvalidations;
+    if (skip !== undefined && (!Number.isInteger(skip) || skip < 0)) {
+      throw new KernelError(
+        "EINVAL",
+        `sysmmuDebug: skipTlbInvalidations ${skip} is not a non-negative integer`,
+      );
+    }
+    let names: string[];
+    if (name === null) names = [...this.sysmmus.keys()];
+    else {
+      this.#device(name);
+      names = (this.board.devices.find((d) => d.name === name)?.iommus ?? []).filter((s) =>
+        this.sysmmus.has(s),
+      );
+      if (names.length === 0) throw new KernelError("ENODEV", `${name} has no System MMU`);
+    }
+    for (const s of names) {
+      const dev = this.sysmmus.get(s)!;
+      const data = exynosSysmmuOf(dev);
+      if (!data) throw new KernelError("ENODEV", `SysMMU ${s} (${dev.name}) is not probed`);
+      if (opts.tlbSanitizer !== undefined) data.mmu.tlbSanitizer = opts.tlbSanitizer;
+      if (skip !== undefined) exynosSysmmuSkipTlbInvalidations(dev, skip);
+    }
+    return names;
+  }
+
+  /**
+   * The last frame display controller `name` (a FIMD) scanned out — pixels, size, format, the
+   * vblank it was read at — or null before its first frame. ENODEV for an unknown device or one
+   * no display driver is bound to.
+   */
+  displayLastFrame(name: string): FimdFrame | null {
+    return fimdLastFrame(this.#device(name));
   }
 
   /** True once `shutdown` ran. */
