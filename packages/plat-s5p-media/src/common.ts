@@ -1,8 +1,10 @@
 /**
- * What every media driver does the same way: its DMA setup at probe (exynos_drm_register_dma,
- * fimc_probe, s5p_mfc_probe: a 32-bit mask, and behind an IOMMU a segment limit of 4 GiB − 1 so
- * that any buffer maps as one D.V range), reading DT-style properties with errors that name the
- * device and the property, and the package's warn event.
+ * What every media driver does the same way: its DMA setup at probe (a 32-bit mask; a segment
+ * limit of 4 GiB − 1 so that any buffer maps as one range — always for the V4L2 drivers, as
+ * fimc_probe and s5p_mfc_probe do since "media: set proper max seg size for devices on Exynos
+ * SoCs" (2015), only behind an IOMMU for the DRM display, as exynos_drm_register_dma), reading
+ * DT-style properties with errors that name the device and the property, and the package's warn
+ * event.
  *
  * @module
  */
@@ -11,14 +13,16 @@ import { type Device, DMA_BIT_MASK, type Kernel, KernelError } from "@umm/kernel
 import "./trace.js";
 
 /**
- * The DMA setup of a media master: `dma_set_mask_and_coherent(dev, DMA_BIT_MASK(32))`, and when
- * the device is attached to an IOMMU mapping `dma_set_max_seg_size(dev, DMA_BIT_MASK(32))`.
+ * The DMA setup of a media master: `dma_set_mask_and_coherent(dev, DMA_BIT_MASK(32))` and
+ * `dma_set_max_seg_size(dev, DMA_BIT_MASK(32))` — for `segments: "always"` (the V4L2 drivers: their
+ * hardware takes one contiguous D.V range per plane, with or without an IOMMU) or, for
+ * `segments: "iommu"` (the DRM display), only when the device is attached to an IOMMU mapping.
  * Returns whether the device is behind an IOMMU. EIO when the mask is refused.
  */
-export function mediaDmaSetup(dev: Device): boolean {
+export function mediaDmaSetup(dev: Device, segments: "always" | "iommu"): boolean {
   dmaSetMaskAndCoherent(dev, DMA_BIT_MASK(32));
   const iommu = toDmaIommuMapping(dev) !== null;
-  if (iommu) dmaSetMaxSegSize(dev, DMA_BIT_MASK(32));
+  if (iommu || segments === "always") dmaSetMaxSegSize(dev, DMA_BIT_MASK(32));
   return iommu;
 }
 

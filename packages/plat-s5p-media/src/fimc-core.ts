@@ -70,7 +70,7 @@ export const FIMC_DRIVER: DeviceDriver = Object.freeze({
       }
     }
     const port = devDmaPort(dev, 0);
-    mediaDmaSetup(dev);
+    mediaDmaSetup(dev, "always");
     const hw = new FimcHw(dev, port);
     let data: FimcDevice;
     if (sensor) {

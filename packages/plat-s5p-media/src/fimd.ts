@@ -195,7 +195,7 @@ export const FIMD_DRIVER: DeviceDriver = Object.freeze({
   compatible: FIMD_COMPATIBLE,
   probe(dev: Device): void {
     const port = devDmaPort(dev, 0);
-    mediaDmaSetup(dev);
+    mediaDmaSetup(dev, "iommu");
     const hw = new FimdHw(dev, port);
     const drm = drmDevRegister(dev.kernel, {
       name: "exynos",

@@ -255,7 +255,7 @@ export const MFC_DRIVER: DeviceDriver = Object.freeze({
     const f = resolveKind(dev, "f", regionNames);
     const a = resolveKind(dev, "a", regionNames);
     const b = resolveKind(dev, "b", regionNames);
-    mediaDmaSetup(dev);
+    mediaDmaSetup(dev, "always");
     const hw = new MfcHw(dev, left, right);
     const mfc = new Mfc(
       dev,

@@ -68,6 +68,13 @@ describe("drivers", () => {
     expect(r.dev("fimd0").dmaParms.maxSegmentSize).toBe(SZ_64K);
   });
 
+  it("the V4L2 drivers (FIMC, MFC) take 4 GiB - 1 segments without an IOMMU too; the DRM display does not", () => {
+    const r = bootMedia({ devices: ["fimc1", "fimd0", "mfc"], direct: ["fimc1", "fimd0", "mfc"] });
+    expect(r.dev("fimc1").dmaParms.maxSegmentSize).toBe(DMA_BIT_MASK(32));
+    expect(r.dev("mfc").dmaParms.maxSegmentSize).toBe(DMA_BIT_MASK(32));
+    expect(r.dev("fimd0").dmaParms.maxSegmentSize).toBe(SZ_64K);
+  });
+
   it("FIMC: umm,sensor must name a device (EINVAL / ENODEV); an unbound sensor defers the probe until it binds", () => {
     const bad = bootMedia({
       devices: ["sensor0", "fimc0"],
