@@ -236,7 +236,7 @@ describe("umm demo", () => {
       [["--size", "12x"], /--size "12x" is not WIDTHxHEIGHT/],
       [["--size", "641x360"], /--size 641x360: NV12 frames need an even width and height/],
       [["--seed=-1"], /--seed "-1" is not a non-negative integer/],
-      [["--board", "nope"], /--board "nope" is neither a board \(exynos4210, s5pv210\)/],
+      [["--board", "nope"], /--board: no board named "nope" \(boards: exynos4210, s5pv210; or a \.dts/],
       [["--board", "missing.dtb"], /--board missing.dtb: cannot read it/],
       [["--cache", "big"], /--cache "big" is not "ideal" or "sized"/],
       [["--bug", "nope"], /--bug "nope" is not one of missing-sync, no-tlb-flush, use-after-free/],

@@ -10,49 +10,17 @@
  *
  * @module
  */
-import { readFileSync } from "node:fs";
-import { basename, dirname, extname } from "node:path";
-import { isKernelError, PAGE_SIZE, SZ_1M } from "@umm/kernel-core";
+import { PAGE_SIZE, SZ_1M } from "@umm/kernel-core";
 import { CMA_MIN_ALIGNMENT_BYTES, memparse, type ReservedMemNode } from "@umm/mm-cma";
-import { BOARDS, type BoardDescription, boardByName, boardFromDt, compileDts } from "@umm/soc";
+import type { BoardDescription } from "@umm/soc";
+import { readBoardArg } from "../board-arg.js";
 import { CmaPlanError } from "./workload.js";
 
 /**
- * The board `spec` names: a shipped board (`exynos4210`, `s5pv210`), a device-tree source
- * (`*.dts`, compiled with dtc; `/include/`s next to it are found) or a blob (`*.dtb`). The
- * board takes the file's base name. Throws `CmaPlanError` naming the problem (an unknown board
- * lists the shipped ones; a tree's errors name the node and property).
+ * The board `spec` names (see `readBoardArg`). Throws `CmaPlanError` naming the problem.
  */
 export function loadBoard(spec: string): BoardDescription {
-  const ext = extname(spec).toLowerCase();
-  if (ext !== ".dts" && ext !== ".dtb") {
-    try {
-      return boardByName(spec);
-    } catch (e) {
-      if (isKernelError(e)) {
-        throw new CmaPlanError(
-          `--board: no board named ${JSON.stringify(spec)} (boards: ${Object.keys(BOARDS).join(", ")}; or a .dts / .dtb file)`,
-        );
-      }
-      throw e;
-    }
-  }
-  let data: Buffer;
-  try {
-    data = readFileSync(spec);
-  } catch (e) {
-    throw new CmaPlanError(`--board ${spec}: cannot read it: ${(e as Error).message}`);
-  }
-  try {
-    const blob =
-      ext === ".dts"
-        ? compileDts(data.toString("utf8"), { includeDirs: [dirname(spec)] })
-        : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-    return boardFromDt(blob, { name: basename(spec, extname(spec)) });
-  } catch (e) {
-    if (isKernelError(e)) throw new CmaPlanError(`--board ${spec}: ${e.message}`);
-    throw e;
-  }
+  return readBoardArg(spec, (m) => new CmaPlanError(m));
 }
 
 /** Where a board declares a CMA region, and how it may be resized. */

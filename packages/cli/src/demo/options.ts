@@ -4,19 +4,9 @@
  *
  * @module
  */
-import { readFileSync } from "node:fs";
-import { basename, dirname, extname } from "node:path";
 import { parseArgs } from "node:util";
-import { isKernelError } from "@umm/kernel-core";
-import {
-  BOARDS,
-  type BoardDescription,
-  boardByName,
-  boardFromDt,
-  type CacheMode,
-  compileDts,
-  DEFAULT_BOARD,
-} from "@umm/soc";
+import { type BoardDescription, type CacheMode, DEFAULT_BOARD } from "@umm/soc";
+import { readBoardArg } from "../board-arg.js";
 
 /** The bugs `--bug` can plant (see the README's "The sanitizer" section). */
 export const DEMO_BUGS = ["missing-sync", "no-tlb-flush", "use-after-free"] as const;
@@ -121,38 +111,12 @@ export function parseBug(v: string | undefined): DemoBug | null {
 }
 
 /**
- * The board `--board` names: a shipped one by name, or a device tree (`.dts`, compiled with dtc;
- * `.dtb`). Throws `DemoUsageError` naming the option.
+ * The board `--board` names (see `readBoardArg`), the default board without one. Throws
+ * `DemoUsageError` naming the option.
  */
 export function loadDemoBoard(spec: string | undefined): BoardDescription {
   if (spec === undefined) return DEFAULT_BOARD;
-  const ext = extname(spec).toLowerCase();
-  if (ext !== ".dts" && ext !== ".dtb") {
-    try {
-      return boardByName(spec);
-    } catch (e) {
-      if (!isKernelError(e)) throw e;
-      throw new DemoUsageError(
-        `--board ${JSON.stringify(spec)} is neither a board (${Object.keys(BOARDS).join(", ")}) nor a .dts / .dtb file`,
-      );
-    }
-  }
-  let data: Buffer;
-  try {
-    data = readFileSync(spec);
-  } catch (e) {
-    throw new DemoUsageError(`--board ${spec}: cannot read it: ${(e as Error).message}`);
-  }
-  try {
-    const blob =
-      ext === ".dts"
-        ? compileDts(data.toString("utf8"), { includeDirs: [dirname(spec)] })
-        : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-    return boardFromDt(blob, { name: basename(spec, extname(spec)) });
-  } catch (e) {
-    if (!isKernelError(e)) throw e;
-    throw new DemoUsageError(`--board ${spec}: ${e.message}`);
-  }
+  return readBoardArg(spec, (m) => new DemoUsageError(m));
 }
 
 /** The options both commands share, for `parseArgs`. */
