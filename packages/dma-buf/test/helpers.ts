@@ -1,14 +1,9 @@
-import { type Cpu, cpuInit, cpuOf } from "@umm/arch-arm";
-import { armIommuAttachDevice, armIommuCreateMapping, type SgTable } from "@umm/dma-mapping-arm";
-import { iommuFwspecInit, iommuProbeDevice } from "@umm/iommu-core";
+import { type Cpu, cpuOf } from "@umm/arch-arm";
+import type { SgTable } from "@umm/dma-mapping-arm";
+import { bootDma, dmaDirectDevice, dmaIommuMaster } from "@umm/dma-mapping-arm/testing";
 import {
   type Bus,
-  busRegister,
-  createKernel,
-  Device,
-  DMA_BIT_MASK,
-  deviceRegister,
-  driverRegister,
+  type Device,
   type Kernel,
   KernelError,
   SZ_1M,
@@ -25,15 +20,8 @@ import {
   registerChrdev,
   spawn,
 } from "@umm/kernel-process";
-import {
-  type CmaRegion,
-  cmaDebugfs,
-  cmaInit,
-  cmaInitReservedAreas,
-  dmaContiguousDefaultArea,
-  dmaContiguousReserve,
-} from "@umm/mm-cma";
-import { DmaPort, type Mm, mmInit } from "@umm/mm-core";
+import { type CmaRegion, cmaDebugfs, dmaContiguousDefaultArea } from "@umm/mm-cma";
+import type { DmaPort, Mm } from "@umm/mm-core";
 import {
   EXYNOS_SYSMMU_DRIVER,
   EXYNOS4210_SYSMMUS,
@@ -57,10 +45,11 @@ import {
   udmabufDevInit,
 } from "../src/index.js";
 
-/** Start of DRAM in every test. */
-export const DRAM = 0x40000000;
-/** Start of the IOVA window of SysMMU masters. */
-export const IOVA_BASE = 0x20000000;
+export {
+  DMA_RIG_DRAM as DRAM,
+  DMA_RIG_IOVA_BASE as IOVA_BASE,
+  dmaDirectDevice as directDevice,
+} from "@umm/dma-mapping-arm/testing";
 
 /** A booted test kernel with CMA, a CPU, the heaps and /dev/udmabuf. */
 export interface Rig {
@@ -85,20 +74,14 @@ export interface BootOpts {
   readonly strict?: boolean;
 }
 
-/** mmInit → CMA → memblockFreeAll → CPU → platform bus with the SysMMU driver → heaps, udmabuf. */
+/** `bootDma` with the SysMMU driver (128 MiB, 32 MiB of CMA by default), then the heaps and udmabuf. */
 export function boot(opts: BootOpts = {}): Rig {
-  const kernel = createKernel({ seed: 1 });
-  const mm = mmInit(kernel, {
-    banks: [{ start: DRAM, size: opts.size ?? 128 * SZ_1M }],
-    ...(opts.lowmemSize !== undefined ? { lowmemSize: opts.lowmemSize } : {}),
+  const { kernel, mm, cpu, platform } = bootDma({
+    ...opts,
+    size: opts.size ?? 128 * SZ_1M,
+    cmaMiB: opts.cmaMiB ?? 32,
+    platformDrivers: [EXYNOS_SYSMMU_DRIVER],
   });
-  cmaInit(kernel, { cmdline: `cma=${opts.cmaMiB ?? 32}M` });
-  dmaContiguousReserve(kernel);
-  mm.memblockFreeAll();
-  cmaInitReservedAreas(kernel);
-  const cpu = cpuInit(kernel, { strict: opts.strict ?? false });
-  const platform = busRegister(kernel, "platform");
-  driverRegister(platform, EXYNOS_SYSMMU_DRIVER);
   const system = systemHeapCreate(kernel);
   const cmaHeap = addDefaultCmaHeap(kernel)!;
   udmabufDevInit(kernel);
@@ -110,25 +93,12 @@ export function cmaUsed(r: Rig): number {
   return cmaDebugfs(r.cma).used;
 }
 
-/** A device without an IOMMU (32-bit mask) and its DMA port. */
-export function directDevice(r: Rig, name: string): { dev: Device; port: DmaPort } {
-  const dev = new Device(r.kernel, { name, dmaMask: DMA_BIT_MASK(32) });
-  deviceRegister(dev);
-  return { dev, port: new DmaPort(r.mm, dev) };
-}
-
 let nextSysmmu = 2;
 
 /** A master behind its own Exynos4210 SysMMU with a 256 MiB arm_iommu mapping at IOVA_BASE. */
 export function sysmmuDevice(r: Rig, name: string): { dev: Device; port: DmaPort } {
   const inst = EXYNOS4210_SYSMMUS[nextSysmmu++ % EXYNOS4210_SYSMMUS.length]!;
-  const sysmmu = sysmmuPlatformDevice(r.kernel, inst);
-  deviceRegister(sysmmu, r.platform);
-  const dev = new Device(r.kernel, { name });
-  deviceRegister(dev);
-  iommuFwspecInit(dev, sysmmu);
-  iommuProbeDevice(dev);
-  armIommuAttachDevice(dev, armIommuCreateMapping(dev, IOVA_BASE, SZ_256M));
+  const { dev } = dmaIommuMaster(r, name, sysmmuPlatformDevice(r.kernel, inst), SZ_256M);
   return { dev, port: sysmmuDmaPort(dev) };
 }
 
@@ -192,7 +162,7 @@ interface ImportState {
 
 /** Registers /dev/<name>: a driver that imports dma-bufs for `dev` and moves bytes by DMA. */
 export function importer(r: Rig, name: string, kind: "direct" | "sysmmu"): Importer {
-  const { dev, port } = kind === "direct" ? directDevice(r, name) : sysmmuDevice(r, name);
+  const { dev, port } = kind === "direct" ? dmaDirectDevice(r, name) : sysmmuDevice(r, name);
   const path = `/dev/${name}`;
   const drop = (st: ImportState) => {
     if (st.sgt) dmaBufUnmapAttachment(st.att!, st.sgt, st.dir);

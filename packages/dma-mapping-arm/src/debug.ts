@@ -493,15 +493,7 @@ export function debugMapSg(
   const refs: DebugRef[] = [];
   for (let i = 0; i < mappedEnts; i++) {
     const s = sg[i]!;
-    const ref: DebugRef = {
-      dev,
-      type: "sg",
-      paddr: sgPhys(s),
-      devAddr: s.dmaAddress,
-      size: s.dmaLength,
-      dir,
-      sgCallEnts: nents,
-    };
+    const ref = sgRef(dev, s, dir, nents);
     if (s.length > max) {
       report(
         st,
@@ -653,6 +645,19 @@ export function debugForget(st: DebugState, entries: readonly (Entry | null)[]):
   for (const e of entries) if (e) removeEntry(st, e);
 }
 
+/** The reference of mapped segment `s` of an sg call of `nents` entries. */
+function sgRef(dev: Device, s: SgEntry, dir: DmaDataDirection, nents: number): DebugRef {
+  return {
+    dev,
+    type: "sg",
+    paddr: sgPhys(s),
+    devAddr: s.dmaAddress,
+    size: s.dmaLength,
+    dir,
+    sgCallEnts: nents,
+  };
+}
+
 /**
  * `debug_dma_unmap_sg` / `debug_dma_sync_sg_*`: the references of the segments an sg unmap or sync
  * names (as many as the map recorded, found from the first). @internal
@@ -669,15 +674,7 @@ export function debugSgRefs(
   let mapped = 0;
   for (let i = 0; i < nelems; i++) {
     const s = sg[i]!;
-    const ref: DebugRef = {
-      dev,
-      type: "sg",
-      paddr: sgPhys(s),
-      devAddr: s.dmaAddress,
-      size: s.dmaLength,
-      dir,
-      sgCallEnts: nelems,
-    };
+    const ref = sgRef(dev, s, dir, nelems);
     if (i === 0) mapped = findExact(st, ref)?.sgMappedEnts ?? 0;
     // an unmap checks every entry when the first is unknown (reporting it); a sync checks none
     if ((forSync || mapped) && i >= mapped) break;

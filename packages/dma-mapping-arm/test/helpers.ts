@@ -1,20 +1,6 @@
-import { type Cpu, cpuInit, cpuOf } from "@umm/arch-arm";
-import { iommuFwspecInit, iommuProbeDevice } from "@umm/iommu-core";
-import {
-  type Bus,
-  busRegister,
-  createKernel,
-  Device,
-  type DeviceOpts,
-  DMA_BIT_MASK,
-  deviceRegister,
-  driverRegister,
-  type Kernel,
-  SZ_1M,
-  SZ_256M,
-} from "@umm/kernel-core";
-import { cmaInit, cmaInitReservedAreas, dmaContiguousReserve } from "@umm/mm-cma";
-import { DmaPort, type Mm, mmInit } from "@umm/mm-core";
+import { cpuOf } from "@umm/arch-arm";
+import { type Device, type Kernel, SZ_256M } from "@umm/kernel-core";
+import type { DmaPort } from "@umm/mm-core";
 import {
   EXYNOS_SYSMMU_DRIVER,
   EXYNOS4210_SYSMMUS,
@@ -22,65 +8,28 @@ import {
   sysmmuPlatformDevice,
 } from "@umm/plat-s5p-sysmmu";
 import { expect } from "vitest";
-import {
-  armIommuAttachDevice,
-  armIommuCreateMapping,
-  type DmaIommuMapping,
-  type SwiotlbOpts,
-  swiotlbInit,
-} from "../src/index.js";
+import type { DmaIommuMapping } from "../src/index.js";
+import { type BootDmaOpts, bootDma, type DmaRig, dmaIommuMaster } from "../src/testing.js";
 
-/** Start of DRAM in every test. */
-export const DRAM = 0x40000000;
-/** Start of the IOVA window the tests give SysMMU masters. */
-export const IOVA_BASE = 0x20000000;
+export {
+  DMA_RIG_DRAM as DRAM,
+  DMA_RIG_IOVA_BASE as IOVA_BASE,
+  dmaDirectDevice as directDevice,
+} from "../src/testing.js";
 
 /** A booted test kernel. */
-export interface Rig {
-  readonly kernel: Kernel;
-  readonly mm: Mm;
-  readonly cpu: Cpu;
-  readonly platform: Bus;
-}
+export type Rig = DmaRig;
 
 /** Options of `boot`. */
-export interface BootOpts {
-  /** DRAM bytes (default 64 MiB) */
-  readonly size?: number;
-  /** default CMA area in MiB (default 16; 0: none) */
-  readonly cmaMiB?: number;
-  /** bytes of ZONE_DMA from the start of RAM */
-  readonly dmaZoneSize?: number;
-  /** bytes of lowmem (default all of a small board) */
-  readonly lowmemSize?: number;
-  /** reserve a swiotlb pool */
-  readonly swiotlb?: SwiotlbOpts;
-  /** more boot-time reservations, before memblockFreeAll */
-  readonly setup?: (kernel: Kernel, mm: Mm) => void;
-}
+export type BootOpts = Omit<BootDmaOpts, "platformDrivers" | "strict">;
 
 const booted: Kernel[] = [];
 
-/** mmInit → cmaInit → (CMA default area, setup, swiotlb) → memblockFreeAll → CMA activation → CPU. */
+/** `bootDma` with the SysMMU driver (64 MiB, 16 MiB of CMA unless `opts` says otherwise). */
 export function boot(opts: BootOpts = {}): Rig {
-  const kernel = createKernel({ seed: 1 });
-  const mm = mmInit(kernel, {
-    banks: [{ start: DRAM, size: opts.size ?? 64 * SZ_1M }],
-    ...(opts.dmaZoneSize !== undefined ? { dmaZoneSize: opts.dmaZoneSize } : {}),
-    ...(opts.lowmemSize !== undefined ? { lowmemSize: opts.lowmemSize } : {}),
-  });
-  const cma = opts.cmaMiB ?? 16;
-  cmaInit(kernel, { cmdline: `cma=${cma}M` });
-  if (cma) dmaContiguousReserve(kernel);
-  opts.setup?.(kernel, mm);
-  if (opts.swiotlb) swiotlbInit(kernel, opts.swiotlb);
-  mm.memblockFreeAll();
-  cmaInitReservedAreas(kernel);
-  const cpu = cpuInit(kernel);
-  const platform = busRegister(kernel, "platform");
-  driverRegister(platform, EXYNOS_SYSMMU_DRIVER);
-  booted.push(kernel);
-  return { kernel, mm, cpu, platform };
+  const r = bootDma({ ...opts, platformDrivers: [EXYNOS_SYSMMU_DRIVER] });
+  booted.push(r.kernel);
+  return r;
 }
 
 /** afterEach: no kernel booted by this file's tests ever had a cacheable + non-cacheable alias. */
@@ -93,17 +42,6 @@ export function expectNoAliases(): void {
     expect(aliases).toEqual([]);
     expect(counts.alias).toBe(0);
   }
-}
-
-/** A device without an IOMMU and its DMA port (P.A under its mask, shifted by its dmaPfnOffset). */
-export function directDevice(
-  r: Rig,
-  name: string,
-  opts: Partial<DeviceOpts> = {},
-): { dev: Device; port: DmaPort } {
-  const dev = new Device(r.kernel, { dmaMask: DMA_BIT_MASK(32), ...opts, name });
-  deviceRegister(dev);
-  return { dev, port: new DmaPort(r.mm, dev) };
 }
 
 let nextSysmmu = 2;
@@ -119,15 +57,8 @@ export function sysmmuDevice(
   mapping?: DmaIommuMapping,
 ): { dev: Device; port: DmaPort; mapping: DmaIommuMapping } {
   const inst = EXYNOS4210_SYSMMUS[nextSysmmu++ % EXYNOS4210_SYSMMUS.length]!;
-  const sysmmu = sysmmuPlatformDevice(r.kernel, inst);
-  deviceRegister(sysmmu, r.platform);
-  const dev = new Device(r.kernel, { name });
-  deviceRegister(dev);
-  iommuFwspecInit(dev, sysmmu);
-  iommuProbeDevice(dev);
-  const m = mapping ?? armIommuCreateMapping(dev, IOVA_BASE, size);
-  armIommuAttachDevice(dev, m);
-  return { dev, port: sysmmuDmaPort(dev), mapping: m };
+  const m = dmaIommuMaster(r, name, sysmmuPlatformDevice(r.kernel, inst), size, mapping);
+  return { dev: m.dev, port: sysmmuDmaPort(m.dev), mapping: m.mapping };
 }
 
 /** Deterministic bytes. */

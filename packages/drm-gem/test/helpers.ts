@@ -1,30 +1,13 @@
 // Test rig: a booted kernel with CMA and the CPU cache, display devices (direct or behind an
 // Exynos SysMMU), a test display that reads every byte of each frame through its DMA port, and
 // small user-space helpers for the card's ioctls.
-import { type Cpu, cpuInit, cpuOf } from "@umm/arch-arm";
-import { armIommuAttachDevice, armIommuCreateMapping, type DmaIommuMapping } from "@umm/dma-mapping-arm";
-import { iommuFwspecInit, iommuProbeDevice } from "@umm/iommu-core";
-import {
-  type Bus,
-  busRegister,
-  createKernel,
-  Device,
-  DMA_BIT_MASK,
-  deviceRegister,
-  driverRegister,
-  type Kernel,
-  SZ_1M,
-  SZ_256M,
-} from "@umm/kernel-core";
+import { cpuOf } from "@umm/arch-arm";
+import type { DmaIommuMapping } from "@umm/dma-mapping-arm";
+import { bootDma, type DmaRig, dmaDirectDevice, dmaIommuMaster } from "@umm/dma-mapping-arm/testing";
+import { type Device, type Kernel, SZ_1M, SZ_256M } from "@umm/kernel-core";
 import { O_RDWR, type Process, spawn } from "@umm/kernel-process";
-import {
-  cmaDebugfs,
-  cmaInit,
-  cmaInitReservedAreas,
-  dmaContiguousDefaultArea,
-  dmaContiguousReserve,
-} from "@umm/mm-cma";
-import { DmaPort, MAP_SHARED, type Mm, mmInit, PROT_READ, PROT_WRITE } from "@umm/mm-core";
+import { cmaDebugfs, dmaContiguousDefaultArea } from "@umm/mm-cma";
+import { type DmaPort, MAP_SHARED, PROT_READ, PROT_WRITE } from "@umm/mm-core";
 import {
   EXYNOS_SYSMMU_DRIVER,
   EXYNOS4210_SYSMMUS,
@@ -52,34 +35,26 @@ import {
   drmSimpleMode,
 } from "../src/index.js";
 
-/** Start of DRAM. */
-export const DRAM = 0x40000000;
-/** IOVA window of SysMMU masters. */
-export const IOVA_BASE = 0x20000000;
+export {
+  DMA_RIG_DRAM as DRAM,
+  DMA_RIG_IOVA_BASE as IOVA_BASE,
+  dmaDirectDevice as directDevice,
+} from "@umm/dma-mapping-arm/testing";
 
 /** A booted kernel. */
-export interface Rig {
-  readonly kernel: Kernel;
-  readonly mm: Mm;
-  readonly cpu: Cpu;
-  readonly platform: Bus;
-}
+export type Rig = DmaRig;
 
 const booted: Kernel[] = [];
 
 /** 64 MiB of DRAM (default), a 16 MiB CMA area, the CPU cache, the exynos-sysmmu driver. */
 export function boot(opts: { sizeMiB?: number; cmaMiB?: number } = {}): Rig {
-  const kernel = createKernel({ seed: 1 });
-  const mm = mmInit(kernel, { banks: [{ start: DRAM, size: (opts.sizeMiB ?? 64) * SZ_1M }] });
-  cmaInit(kernel, { cmdline: `cma=${opts.cmaMiB ?? 16}M` });
-  dmaContiguousReserve(kernel);
-  mm.memblockFreeAll();
-  cmaInitReservedAreas(kernel);
-  const cpu = cpuInit(kernel);
-  const platform = busRegister(kernel, "platform");
-  driverRegister(platform, EXYNOS_SYSMMU_DRIVER);
-  booted.push(kernel);
-  return { kernel, mm, cpu, platform };
+  const r = bootDma({
+    size: (opts.sizeMiB ?? 64) * SZ_1M,
+    cmaMiB: opts.cmaMiB ?? 16,
+    platformDrivers: [EXYNOS_SYSMMU_DRIVER],
+  });
+  booted.push(r.kernel);
+  return r;
 }
 
 /** afterEach: no kernel of the file saw a cacheable + non-cacheable alias or a coherency hazard. */
@@ -98,25 +73,11 @@ export function cmaUsed(r: Rig): number {
 let nextSysmmu = 0;
 const SYSMMU_ORDER = ["FIMD0", "FIMD1", "TV", "FIMC0", "FIMC1", "FIMC2", "FIMC3", "MFC_L", "G2D", "ROTATOR"];
 
-/** A device without an IOMMU (P.A under a 32-bit mask) and its DMA port. */
-export function directDevice(r: Rig, name: string): { dev: Device; port: DmaPort } {
-  const dev = new Device(r.kernel, { name, dmaMask: DMA_BIT_MASK(32) });
-  deviceRegister(dev);
-  return { dev, port: new DmaPort(r.mm, dev) };
-}
-
 /** A device behind its own Exynos4210 SysMMU with a 256 MiB arm_iommu window at IOVA_BASE. */
 export function sysmmuDevice(r: Rig, name: string): { dev: Device; port: DmaPort; mapping: DmaIommuMapping } {
   const instName = SYSMMU_ORDER[nextSysmmu++ % SYSMMU_ORDER.length]!;
   const inst = EXYNOS4210_SYSMMUS.find((s) => s.name === instName)!;
-  const sysmmu = sysmmuPlatformDevice(r.kernel, inst);
-  deviceRegister(sysmmu, r.platform);
-  const dev = new Device(r.kernel, { name });
-  deviceRegister(dev);
-  iommuFwspecInit(dev, sysmmu);
-  iommuProbeDevice(dev);
-  const mapping = armIommuCreateMapping(dev, IOVA_BASE, SZ_256M);
-  armIommuAttachDevice(dev, mapping);
+  const { dev, mapping } = dmaIommuMaster(r, name, sysmmuPlatformDevice(r.kernel, inst), SZ_256M);
   return { dev, port: sysmmuDmaPort(dev), mapping };
 }
 
@@ -195,7 +156,7 @@ export function card(
   opts: { vblankOffdelayMs?: number } = {},
 ): { ddev: DrmDevice; display: TestDisplay; dev: Device; port: DmaPort } {
   const { dev, port } =
-    kind === "direct" ? directDevice(r, `fimd-${nextSysmmu++}`) : sysmmuDevice(r, `fimd-${nextSysmmu++}`);
+    kind === "direct" ? dmaDirectDevice(r, `fimd-${nextSysmmu++}`) : sysmmuDevice(r, `fimd-${nextSysmmu++}`);
   const display = new TestDisplay(port);
   const ddev = drmDevRegister(r.kernel, {
     name: "exynos",

@@ -34,6 +34,8 @@ export interface BootCmaOpts extends CmaOpts {
   readonly seed?: number;
   /** bytes of lowmem (default: mm-core's 760 MiB) */
   readonly lowmemSize?: number;
+  /** bytes of ZONE_DMA from the start of RAM (default: none) */
+  readonly dmaZoneSize?: number;
   /** declares regions and areas between `cmaInit` and `memblockFreeAll` */
   readonly setup?: (kernel: Kernel, mm: Mm) => void;
 }
@@ -44,6 +46,7 @@ export function bootCma(opts: BootCmaOpts = {}): { kernel: Kernel; mm: Mm } {
   const mm = mmInit(kernel, {
     banks: [{ start: 0x40000000, size: opts.size ?? 64 * SZ_1M }],
     ...(opts.lowmemSize !== undefined ? { lowmemSize: opts.lowmemSize } : {}),
+    ...(opts.dmaZoneSize !== undefined ? { dmaZoneSize: opts.dmaZoneSize } : {}),
   });
   cmaInit(kernel, opts);
   opts.setup?.(kernel, mm);

@@ -2,8 +2,9 @@
  * The RFC's allocator (`drivers/s3cmm/pmm.c`) behind mm-cma's `CmaAllocator` seam. The RFC's
  * best fit is the ancestor of CMA's "bf" (same author, same two trees), so the hole bookkeeping
  * is mm-cma's `BfState` — holes by start and by size, equal sizes most-recently-inserted first —
- * and the free path (turn the chunk into a hole, merge with both neighbours) is the same. What
- * differs is where an area goes inside the hole it was given:
+ * and taking an area out of a hole (`BfState.takeAt`) and the free path (turn the chunk into a
+ * hole, merge with both neighbours) are the same. What differs is where an area goes inside the
+ * hole it was given:
  *
  * - best fit: the smallest hole with `size >= request`, then holes in ascending size until one
  *   satisfies `ALIGN(hole.start, a) + size <= hole.end`;
@@ -43,27 +44,6 @@ export function pmmPosition(h: BfHole, size: number, alignment: number, poolEnd:
   return pos;
 }
 
-/** Takes `[pos, pos + size)` out of hole `h`, updating both orders. */
-function takeAt(st: BfState, h: BfHole, pos: number, size: number): CmaExtent {
-  const head = pos - h.start;
-  const tail = h.start + h.size - (pos + size);
-  if (head === 0 && tail === 0) {
-    st.eraseBySize(h);
-    st.eraseByStart(h);
-  } else if (head > 0 && tail > 0) {
-    const t: BfHole = { start: pos + size, size: tail, seq: 0 };
-    st.insertByStart(t);
-    st.insertBySize(t);
-    st.resize(h, head);
-  } else if (head === 0) {
-    h.start += size;
-    st.resize(h, tail);
-  } else {
-    st.resize(h, head);
-  }
-  return { start: pos, size };
-}
-
 /**
  * The RFC's best-fit allocator as a `CmaAllocator` ("pmm"). PMM attaches it to each pool's
  * private region; any other CMA region may use it too (it passes mm-cma's conformance suite).
@@ -73,11 +53,7 @@ export const pmmAllocator: CmaAllocator = {
   name: PMM_ALLOCATOR_NAME,
 
   init(region: CmaRegion): void {
-    const st = new BfState();
-    const h: BfHole = { start: region.base, size: region.size, seq: 0 };
-    st.byStart.push(h);
-    st.bySize.push(h);
-    region.priv = st;
+    region.priv = BfState.whole(region.base, region.size);
   },
 
   cleanup(region: CmaRegion): void {
@@ -98,7 +74,7 @@ export const pmmAllocator: CmaAllocator = {
       const h = holes[i]!;
       const end = h.start + h.size;
       if (alignUp(h.start, alignment) + size > end) continue;
-      return takeAt(st, h, pmmPosition(h, size, alignment, poolEnd), size);
+      return st.takeAt(h, pmmPosition(h, size, alignment, poolEnd), size);
     }
     return null;
   },

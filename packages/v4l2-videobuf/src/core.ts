@@ -975,23 +975,14 @@ function prepareUserptr(vb: Vb2Buffer): void {
     p.m.userptr = w.m.userptr;
     p.dataOffset = w.dataOffset;
   }
-  try {
-    if (reacquired) q.ops.bufInit?.(vb);
-    try {
-      q.ops.bufPrepare?.(vb);
-    } catch (e) {
-      q.ops.bufCleanup?.(vb);
-      throw e;
-    }
-  } catch (e) {
+  initAndPrepare(vb, reacquired, () => {
     for (const p of vb.planes) {
       if (p.memPriv) q.memOps.putUserptr!(p.memPriv);
       p.memPriv = null;
       p.m.userptr = 0;
       p.length = 0;
     }
-    throw e;
-  }
+  });
 }
 
 function prepareDmabuf(vb: Vb2Buffer): void {
@@ -1086,6 +1077,16 @@ function prepareDmabuf(vb: Vb2Buffer): void {
     p.m.fd = w.m.fd;
     p.dataOffset = w.dataOffset;
   }
+  initAndPrepare(vb, reacquired, () => bufDmabufPut(vb));
+}
+
+/**
+ * The end of `__prepare_userptr` and `__prepare_dmabuf`: `bufInit` when the memory changed, then
+ * `bufPrepare` (`bufCleanup` when it fails). When either fails, `release` lets the memory go
+ * before the error is rethrown.
+ */
+function initAndPrepare(vb: Vb2Buffer, reacquired: boolean, release: () => void): void {
+  const q = vb.queue;
   try {
     if (reacquired) q.ops.bufInit?.(vb);
     try {
@@ -1095,7 +1096,7 @@ function prepareDmabuf(vb: Vb2Buffer): void {
       throw e;
     }
   } catch (e) {
-    bufDmabufPut(vb);
+    release();
     throw e;
   }
 }

@@ -10,17 +10,7 @@
  * @module
  */
 
-import {
-  type DmaBuf,
-  type DmaBufAttachment,
-  dmaBufAttach,
-  dmaBufDetach,
-  dmaBufExport,
-  dmaBufMapAttachment,
-  dmaBufUnmapAttachment,
-  dmaBufVmap,
-  dmaBufVunmap,
-} from "@umm/dma-buf";
+import { type DmaBuf, type DmaBufAttachment, dmaBufAttach, dmaBufUnmapAttachment } from "@umm/dma-buf";
 import type { DmaBufOps } from "@umm/dma-buf/ops";
 import {
   DMA_ATTR_NO_KERNEL_MAPPING,
@@ -48,7 +38,23 @@ import { type Device, hex, KernelError, PAGE_SIZE } from "@umm/kernel-core";
 import type { MmapContext } from "@umm/kernel-process";
 import { GFP_KERNEL, mmOf, type UserPages } from "@umm/mm-core";
 import type { Vb2Buffer } from "./core.js";
-import { dmaGetCacheAlignment, vb2CommonVmOps, vb2CreateFramevec, vb2DestroyFramevec } from "./memops.js";
+import {
+  vb2CheckExportable,
+  vb2DmabufCheckSize,
+  vb2DmabufDetach,
+  vb2DmabufMap,
+  vb2DmabufUnmap,
+  vb2DmabufVaddr,
+  vb2ExportAttachOps,
+  vb2ExportDmabuf,
+} from "./dmabuf-memops.js";
+import {
+  dmaGetCacheAlignment,
+  vb2CreateFramevec,
+  vb2DestroyFramevec,
+  vb2MmapHold,
+  vb2Tag,
+} from "./memops.js";
 import type { Vb2MemOps, Vb2MemPriv } from "./ops.js";
 
 /** `struct vb2_dc_buf`: one plane of dma-contig memory. */
@@ -99,10 +105,6 @@ function asBuf(priv: Vb2MemPriv): Vb2DcBuf {
   return priv;
 }
 
-function tagOf(vb: Vb2Buffer): string {
-  return `vb2:${vb.queue.name}:${vb.index}`;
-}
-
 /** `vb2_dc_get_contiguous_size`: bytes of the mapped segments that follow each other in D.V. */
 export function vb2DcGetContiguousSize(sgt: SgTable): number {
   let expected = sgt.sgl[0]!.dmaAddress;
@@ -127,10 +129,10 @@ function put(buf: Vb2DcBuf): void {
   if (buf.refcount <= 0) throw new KernelError("EINVAL", "dma-contig: put of a freed buffer");
   if (--buf.refcount > 0) return;
   if (buf.nonCoherentMem) {
-    dmaFreeNoncoherent(buf.dev, buf.size, buf.cookie as number, buf.dmaAddr, buf.dmaDir, tagOf(buf.vb));
+    dmaFreeNoncoherent(buf.dev, buf.size, buf.cookie as number, buf.dmaAddr, buf.dmaDir, vb2Tag(buf.vb));
   } else {
     buf.sgtBase = null;
-    dmaFreeAttrs(buf.dev, buf.size, buf.cookie, buf.dmaAddr, buf.attrs, tagOf(buf.vb));
+    dmaFreeAttrs(buf.dev, buf.size, buf.cookie, buf.dmaAddr, buf.attrs, vb2Tag(buf.vb));
   }
   buf.cookie = null;
   buf.vaddr = null;
@@ -144,12 +146,12 @@ function alloc(vb: Vb2Buffer, dev: Device | null, size: number): Vb2MemPriv {
   buf.nonCoherentMem = q.nonCoherentMem;
   const gfp = GFP_KERNEL | q.gfpFlags;
   if (buf.nonCoherentMem) {
-    const r = dmaAllocNoncoherent(dev, size, buf.dmaDir, gfp, tagOf(vb));
+    const r = dmaAllocNoncoherent(dev, size, buf.dmaDir, gfp, vb2Tag(vb));
     if (!r) throw new KernelError("ENOMEM", `dma-contig: ${dev.name}: dma alloc of size ${size} failed`);
     buf.cookie = r.cpuAddr;
     buf.dmaAddr = r.dmaAddr;
   } else {
-    const r = dmaAllocAttrs(dev, size, gfp, buf.attrs, tagOf(vb));
+    const r = dmaAllocAttrs(dev, size, gfp, buf.attrs, vb2Tag(vb));
     if (!r) throw new KernelError("ENOMEM", `dma-contig: ${dev.name}: dma alloc of size ${size} failed`);
     buf.cookie = r.cpuAddr;
     buf.dmaAddr = r.dmaAddr;
@@ -163,28 +165,19 @@ function mmap(priv: Vb2MemPriv, ctx: MmapContext): void {
   if (buf.kind !== "mmap" || buf.cookie === null)
     throw new KernelError("EINVAL", "dma-contig: no buffer to map");
   dmaMmapAttrs(buf.dev, ctx, buf.cookie, buf.dmaAddr, buf.size, buf.attrs);
-  ctx.setOps(vb2CommonVmOps({ get: () => buf.refcount++, put: () => put(buf) }));
-  ctx.setName(`vb2 ${tagOf(buf.vb)}`);
-  buf.refcount++;
+  vb2MmapHold(ctx, buf, () => put(buf));
 }
 
 function vaddr(_vb: Vb2Buffer, priv: Vb2MemPriv): number | null {
   const buf = asBuf(priv);
   if (buf.vaddr !== null) return buf.vaddr;
-  if (buf.dbAttach) {
-    try {
-      buf.vaddr = dmaBufVmap(buf.dbAttach.dmabuf);
-    } catch {
-      buf.vaddr = null;
-    }
-    return buf.vaddr;
-  }
+  if (buf.dbAttach) return vb2DmabufVaddr(buf, buf.dbAttach);
   if (buf.nonCoherentMem && buf.kind === "mmap") buf.vaddr = buf.cookie as number;
   return buf.vaddr;
 }
 
 function sync(buf: Vb2DcBuf, toCpu: boolean): void {
-  const tag = tagOf(buf.vb);
+  const tag = vb2Tag(buf.vb);
   if (buf.dmaSgt) {
     if (toCpu) dmaSyncSgtableForCpu(buf.dev, buf.dmaSgt, buf.dmaDir, tag);
     else dmaSyncSgtableForDevice(buf.dev, buf.dmaSgt, buf.dmaDir, tag);
@@ -230,14 +223,14 @@ function getUserptr(vb: Vb2Buffer, dev: Device | null, uaddr: number, size: numb
     throw e;
   }
   try {
-    dmaMapSgtable(dev, sgt, buf.dmaDir, DMA_ATTR_SKIP_CPU_SYNC, tagOf(vb));
+    dmaMapSgtable(dev, sgt, buf.dmaDir, DMA_ATTR_SKIP_CPU_SYNC, vb2Tag(vb));
   } catch (e) {
     vb2DestroyFramevec(vec);
     throw new KernelError("EIO", `dma-contig: ${dev.name}: failed to map the user pages`, { cause: e });
   }
   const contig = vb2DcGetContiguousSize(sgt);
   if (contig < size) {
-    dmaUnmapSgtable(dev, sgt, buf.dmaDir, DMA_ATTR_SKIP_CPU_SYNC, tagOf(vb));
+    dmaUnmapSgtable(dev, sgt, buf.dmaDir, DMA_ATTR_SKIP_CPU_SYNC, vb2Tag(vb));
     vb2DestroyFramevec(vec);
     throw new KernelError(
       "EFAULT",
@@ -253,7 +246,7 @@ function getUserptr(vb: Vb2Buffer, dev: Device | null, uaddr: number, size: numb
 
 function putUserptr(priv: Vb2MemPriv): void {
   const buf = asBuf(priv);
-  if (buf.dmaSgt) dmaUnmapSgtable(buf.dev, buf.dmaSgt, buf.dmaDir, DMA_ATTR_SKIP_CPU_SYNC, tagOf(buf.vb));
+  if (buf.dmaSgt) dmaUnmapSgtable(buf.dev, buf.dmaSgt, buf.dmaDir, DMA_ATTR_SKIP_CPU_SYNC, vb2Tag(buf.vb));
   buf.dmaSgt = null;
   if (buf.vec) vb2DestroyFramevec(buf.vec);
   buf.vec = null;
@@ -276,12 +269,7 @@ export function vb2DcGetBaseSgt(buf: Vb2DcBuf): SgTable {
 // ---- DMABUF import ----------------------------------------------------------------------------
 
 function attachDmabuf(vb: Vb2Buffer, dev: Device | null, dbuf: DmaBuf, size: number): Vb2MemPriv {
-  if (dbuf.size < size) {
-    throw new KernelError(
-      "EFAULT",
-      `dma-contig: ${vb}: dma-buf of ${dbuf.size} bytes is smaller than the plane's ${size}`,
-    );
-  }
+  vb2DmabufCheckSize("dma-contig", vb, dbuf, size);
   if (!dev) throw new KernelError("EINVAL", `dma-contig: ${vb}: no device`);
   const att = dmaBufAttach(dbuf, dev);
   const buf = new Vb2DcBuf(dev, vb, "dmabuf", size);
@@ -291,17 +279,9 @@ function attachDmabuf(vb: Vb2Buffer, dev: Device | null, dbuf: DmaBuf, size: num
 
 function mapDmabuf(priv: Vb2MemPriv): void {
   const buf = asBuf(priv);
-  const att = buf.dbAttach;
-  if (!att) throw new KernelError("EINVAL", "dma-contig: trying to pin a non attached buffer");
-  if (buf.dmaSgt) return;
-  let sgt: SgTable;
-  try {
-    sgt = dmaBufMapAttachment(att, buf.dmaDir);
-  } catch (e) {
-    throw new KernelError("EINVAL", `dma-contig: ${att.dev.name}: error getting the dmabuf scatterlist`, {
-      cause: e,
-    });
-  }
+  const sgt = vb2DmabufMap("dma-contig", buf);
+  if (!sgt) return;
+  const att = buf.dbAttach!;
   const contig = vb2DcGetContiguousSize(sgt);
   if (contig < buf.size) {
     dmaBufUnmapAttachment(att, sgt, buf.dmaDir);
@@ -317,32 +297,14 @@ function mapDmabuf(priv: Vb2MemPriv): void {
 
 function unmapDmabuf(priv: Vb2MemPriv): void {
   const buf = asBuf(priv);
-  const att = buf.dbAttach;
-  if (!att || !buf.dmaSgt) return;
-  if (buf.vaddr !== null) dmaBufVunmap(att.dmabuf, buf.vaddr);
-  buf.vaddr = null;
-  dmaBufUnmapAttachment(att, buf.dmaSgt, buf.dmaDir);
-  buf.dmaAddr = 0;
-  buf.dmaSgt = null;
+  if (vb2DmabufUnmap(buf)) buf.dmaAddr = 0;
 }
 
 function detachDmabuf(priv: Vb2MemPriv): void {
-  const buf = asBuf(priv);
-  if (buf.dmaSgt) unmapDmabuf(buf);
-  if (buf.dbAttach) dmaBufDetach(buf.dbAttach.dmabuf, buf.dbAttach);
-  buf.dbAttach = null;
+  vb2DmabufDetach(asBuf(priv), unmapDmabuf);
 }
 
 // ---- export (EXPBUF) --------------------------------------------------------------------------
-
-/** `struct vb2_dc_attachment`: an importer's copy of the pages and its cached mapping. */
-interface DcAttachment {
-  readonly sgt: SgTable;
-  /** DMA_NONE (3) while unmapped */
-  dir: number;
-}
-
-const DMA_NONE = 3;
 
 function copyTable(base: SgTable): SgTable {
   return new SgTable(
@@ -350,41 +312,9 @@ function copyTable(base: SgTable): SgTable {
   );
 }
 
-/** `vb2_dc_dmabuf_ops`: an exported dma-contig buffer. */
+/** `vb2_dc_dmabuf_ops`: an exported dma-contig buffer; importers get a copy of its base table. */
 const DC_DMABUF_OPS: DmaBufOps = {
-  attach: (dbuf, att) => {
-    const buf = dbuf.priv as Vb2DcBuf;
-    att.priv = { sgt: copyTable(buf.sgtBase!), dir: DMA_NONE } satisfies DcAttachment;
-  },
-  detach: (_dbuf, att) => {
-    const a = att.priv as DcAttachment | null;
-    if (!a) return;
-    if (a.dir !== DMA_NONE)
-      dmaUnmapSgtable(att.dev, a.sgt, a.dir as DmaDataDirection, DMA_ATTR_SKIP_CPU_SYNC);
-    att.priv = null;
-  },
-  mapDmaBuf: (att, dir) => {
-    const a = att.priv as DcAttachment;
-    if (a.dir === dir) return a.sgt;
-    if (a.dir !== DMA_NONE) {
-      dmaUnmapSgtable(att.dev, a.sgt, a.dir as DmaDataDirection, DMA_ATTR_SKIP_CPU_SYNC);
-      a.dir = DMA_NONE;
-    }
-    try {
-      dmaMapSgtable(att.dev, a.sgt, dir, DMA_ATTR_SKIP_CPU_SYNC);
-    } catch (e) {
-      throw new KernelError(
-        "EIO",
-        `videobuf2_dma_contig: failed to map the scatterlist for ${att.dev.name}`,
-        {
-          cause: e,
-        },
-      );
-    }
-    a.dir = dir;
-    return a.sgt;
-  },
-  unmapDmaBuf: () => {},
+  ...vb2ExportAttachOps("videobuf2_dma_contig", (buf: Vb2DcBuf) => copyTable(buf.sgtBase!)),
   release: (dbuf) => put(dbuf.priv as Vb2DcBuf),
   beginCpuAccess: () => {},
   endCpuAccess: () => {},
@@ -400,26 +330,10 @@ Object.freeze(DC_DMABUF_OPS);
 
 function getDmabuf(vb: Vb2Buffer, priv: Vb2MemPriv, flags: number): DmaBuf {
   const buf = asBuf(priv);
-  if (buf.kind !== "mmap")
-    throw new KernelError("EINVAL", `dma-contig: ${vb}: only MMAP buffers can be exported`);
+  vb2CheckExportable("dma-contig", vb, buf);
   vb2DcGetBaseSgt(buf);
-  const dbuf = dmaBufExport(buf.dev.kernel, {
-    expName: "videobuf2_dma_contig",
-    ops: DC_DMABUF_OPS,
-    size: buf.size,
-    flags,
-    priv: buf,
-  });
-  buf.refcount++;
-  return dbuf;
+  return vb2ExportDmabuf(buf.dev.kernel, buf, "videobuf2_dma_contig", DC_DMABUF_OPS, flags);
 }
-
-/** @internal take / drop a user of an MMAP buffer (exports) */
-export const vb2DcGet = (buf: Vb2DcBuf): void => {
-  buf.refcount++;
-};
-/** @internal */
-export const vb2DcPut = put;
 
 /** `vb2_dma_contig_memops`: the dma-contig back end. */
 export const vb2DmaContigMemops: Vb2MemOps = Object.freeze({

@@ -8,17 +8,7 @@
  * @module
  */
 
-import {
-  type DmaBuf,
-  type DmaBufAttachment,
-  dmaBufAttach,
-  dmaBufDetach,
-  dmaBufExport,
-  dmaBufMapAttachment,
-  dmaBufUnmapAttachment,
-  dmaBufVmap,
-  dmaBufVunmap,
-} from "@umm/dma-buf";
+import { type DmaBuf, type DmaBufAttachment, dmaBufAttach } from "@umm/dma-buf";
 import type { DmaBufOps } from "@umm/dma-buf/ops";
 import {
   DMA_ATTR_SKIP_CPU_SYNC,
@@ -34,7 +24,17 @@ import { type Device, getOrder, KernelError, PAGE_SIZE } from "@umm/kernel-core"
 import type { MmapContext } from "@umm/kernel-process";
 import { __GFP_NOWARN, __GFP_ZERO, GFP_KERNEL, mmOf, type UserPages } from "@umm/mm-core";
 import type { Vb2Buffer } from "./core.js";
-import { vb2CommonVmOps, vb2CreateFramevec, vb2DestroyFramevec } from "./memops.js";
+import {
+  vb2CheckExportable,
+  vb2DmabufCheckSize,
+  vb2DmabufDetach,
+  vb2DmabufMap,
+  vb2DmabufUnmap,
+  vb2DmabufVaddr,
+  vb2ExportAttachOps,
+  vb2ExportDmabuf,
+} from "./dmabuf-memops.js";
+import { vb2CreateFramevec, vb2DestroyFramevec, vb2MmapHold, vb2MmapPages, vb2Tag } from "./memops.js";
 import type { Vb2MemOps, Vb2MemPriv } from "./ops.js";
 
 /** The buddy allocator's largest order (4 MiB blocks). */
@@ -91,10 +91,6 @@ function asBuf(priv: Vb2MemPriv): Vb2DmaSgBuf {
   return priv;
 }
 
-function tagOf(vb: Vb2Buffer): string {
-  return `vb2:${vb.queue.name}:${vb.index}`;
-}
-
 /**
  * `vb2_dma_sg_alloc_compacted`: pages for `size` bytes in the largest orders that do not
  * over-allocate, falling back to smaller orders; each block split into single pages. ENOMEM
@@ -129,7 +125,7 @@ function put(buf: Vb2DmaSgBuf): void {
   if (buf.refcount <= 0) throw new KernelError("EINVAL", "dma-sg: put of a freed buffer");
   if (--buf.refcount > 0) return;
   const mm = mmOf(buf.dev.kernel);
-  if (buf.dmaSgt) dmaUnmapSgtable(buf.dev, buf.dmaSgt, buf.dmaDir, DMA_ATTR_SKIP_CPU_SYNC, tagOf(buf.vb));
+  if (buf.dmaSgt) dmaUnmapSgtable(buf.dev, buf.dmaSgt, buf.dmaDir, DMA_ATTR_SKIP_CPU_SYNC, vb2Tag(buf.vb));
   buf.dmaSgt = null;
   if (buf.vaddr !== null) mm.kspace.vunmap(buf.vaddr);
   buf.vaddr = null;
@@ -140,11 +136,11 @@ function put(buf: Vb2DmaSgBuf): void {
 function alloc(vb: Vb2Buffer, dev: Device | null, size: number): Vb2MemPriv {
   if (!dev || !size) throw new KernelError("EINVAL", `dma-sg: ${vb}: no device or size 0`);
   const q = vb.queue;
-  const pages = allocCompacted(dev, size, q.gfpFlags, tagOf(vb));
+  const pages = allocCompacted(dev, size, q.gfpFlags, vb2Tag(vb));
   const buf = new Vb2DmaSgBuf(dev, vb, "mmap", size, 0, pages);
   const sgt = sgAllocTableFromPages(pages, 0, size);
   try {
-    dmaMapSgtable(dev, sgt, buf.dmaDir, DMA_ATTR_SKIP_CPU_SYNC, tagOf(vb));
+    dmaMapSgtable(dev, sgt, buf.dmaDir, DMA_ATTR_SKIP_CPU_SYNC, vb2Tag(vb));
   } catch (e) {
     const buddy = mmOf(dev.kernel).buddy;
     for (const pfn of pages) buddy.putPage(pfn);
@@ -157,34 +153,15 @@ function alloc(vb: Vb2Buffer, dev: Device | null, size: number): Vb2MemPriv {
 function mmap(priv: Vb2MemPriv, ctx: MmapContext): void {
   const buf = asBuf(priv);
   if (buf.kind !== "mmap") throw new KernelError("EINVAL", "dma-sg: no buffer to map");
-  const n = ctx.length / PAGE_SIZE;
-  if (ctx.pgoff + n > buf.pages.length) {
-    throw new KernelError(
-      "EINVAL",
-      `dma-sg: mapping of ${n} pages from page ${ctx.pgoff} exceeds the buffer`,
-    );
-  }
-  ctx.setPages(buf.pages.subarray(ctx.pgoff, ctx.pgoff + n));
-  ctx.setMemtype("cacheable");
-  ctx.setOps(vb2CommonVmOps({ get: () => buf.refcount++, put: () => put(buf) }));
-  ctx.setName(`vb2 ${tagOf(buf.vb)}`);
-  buf.refcount++;
+  vb2MmapPages("dma-sg", ctx, buf.pages);
+  vb2MmapHold(ctx, buf, () => put(buf));
 }
 
 function vaddr(_vb: Vb2Buffer, priv: Vb2MemPriv): number | null {
   const buf = asBuf(priv);
-  if (buf.dbAttach) {
-    if (buf.vaddr === null) {
-      try {
-        buf.vaddr = dmaBufVmap(buf.dbAttach.dmabuf);
-      } catch {
-        buf.vaddr = null;
-      }
-    }
-    return buf.vaddr;
-  }
+  if (buf.dbAttach) return vb2DmabufVaddr(buf, buf.dbAttach);
   if (buf.vaddr === null && buf.pages.length > 0) {
-    buf.vaddr = mmOf(buf.dev.kernel).kspace.vmap(buf.pages, "cacheable", `vb2 ${tagOf(buf.vb)}`);
+    buf.vaddr = mmOf(buf.dev.kernel).kspace.vmap(buf.pages, "cacheable", `vb2 ${vb2Tag(buf.vb)}`);
   }
   return buf.vaddr === null ? null : buf.vaddr + buf.offset;
 }
@@ -192,13 +169,13 @@ function vaddr(_vb: Vb2Buffer, priv: Vb2MemPriv): number | null {
 function prepare(priv: Vb2MemPriv): void {
   const buf = asBuf(priv);
   if (buf.vb.skipCacheSyncOnPrepare || !buf.dmaSgt) return;
-  dmaSyncSgtableForDevice(buf.dev, buf.dmaSgt, buf.dmaDir, tagOf(buf.vb));
+  dmaSyncSgtableForDevice(buf.dev, buf.dmaSgt, buf.dmaDir, vb2Tag(buf.vb));
 }
 
 function finish(priv: Vb2MemPriv): void {
   const buf = asBuf(priv);
   if (buf.vb.skipCacheSyncOnFinish || !buf.dmaSgt) return;
-  dmaSyncSgtableForCpu(buf.dev, buf.dmaSgt, buf.dmaDir, tagOf(buf.vb));
+  dmaSyncSgtableForCpu(buf.dev, buf.dmaSgt, buf.dmaDir, vb2Tag(buf.vb));
 }
 
 function getUserptr(vb: Vb2Buffer, dev: Device | null, uaddr: number, size: number): Vb2MemPriv {
@@ -209,7 +186,7 @@ function getUserptr(vb: Vb2Buffer, dev: Device | null, uaddr: number, size: numb
   const buf = new Vb2DmaSgBuf(dev, vb, "userptr", size, uaddr % PAGE_SIZE, vec.pfns);
   const sgt = sgAllocTableFromPages(vec.pfns, buf.offset, size);
   try {
-    dmaMapSgtable(dev, sgt, buf.dmaDir, DMA_ATTR_SKIP_CPU_SYNC, tagOf(vb));
+    dmaMapSgtable(dev, sgt, buf.dmaDir, DMA_ATTR_SKIP_CPU_SYNC, vb2Tag(vb));
   } catch (e) {
     vb2DestroyFramevec(vec);
     throw new KernelError("ENOMEM", `dma-sg: ${dev.name}: cannot map the user pages`, { cause: e });
@@ -223,7 +200,7 @@ function putUserptr(priv: Vb2MemPriv): void {
   const buf = asBuf(priv);
   if (buf.vaddr !== null) mmOf(buf.dev.kernel).kspace.vunmap(buf.vaddr);
   buf.vaddr = null;
-  if (buf.dmaSgt) dmaUnmapSgtable(buf.dev, buf.dmaSgt, buf.dmaDir, DMA_ATTR_SKIP_CPU_SYNC, tagOf(buf.vb));
+  if (buf.dmaSgt) dmaUnmapSgtable(buf.dev, buf.dmaSgt, buf.dmaDir, DMA_ATTR_SKIP_CPU_SYNC, vb2Tag(buf.vb));
   buf.dmaSgt = null;
   if (buf.vec) vb2DestroyFramevec(buf.vec);
   buf.vec = null;
@@ -233,12 +210,7 @@ function putUserptr(priv: Vb2MemPriv): void {
 
 function attachDmabuf(vb: Vb2Buffer, dev: Device | null, dbuf: DmaBuf, size: number): Vb2MemPriv {
   if (!dev) throw new KernelError("EINVAL", `dma-sg: ${vb}: no device`);
-  if (dbuf.size < size) {
-    throw new KernelError(
-      "EFAULT",
-      `dma-sg: ${vb}: dma-buf of ${dbuf.size} bytes is smaller than the plane's ${size}`,
-    );
-  }
+  vb2DmabufCheckSize("dma-sg", vb, dbuf, size);
   const att = dmaBufAttach(dbuf, dev);
   const buf = new Vb2DmaSgBuf(dev, vb, "dmabuf", size, 0, new Int32Array(0));
   buf.dbAttach = att;
@@ -247,84 +219,35 @@ function attachDmabuf(vb: Vb2Buffer, dev: Device | null, dbuf: DmaBuf, size: num
 
 function mapDmabuf(priv: Vb2MemPriv): void {
   const buf = asBuf(priv);
-  const att = buf.dbAttach;
-  if (!att) throw new KernelError("EINVAL", "dma-sg: trying to pin a non attached buffer");
-  if (buf.dmaSgt) return;
-  try {
-    buf.dmaSgt = dmaBufMapAttachment(att, buf.dmaDir);
-  } catch (e) {
-    throw new KernelError("EINVAL", `dma-sg: ${att.dev.name}: error getting the dmabuf scatterlist`, {
-      cause: e,
-    });
-  }
+  const sgt = vb2DmabufMap("dma-sg", buf);
+  if (!sgt) return;
+  buf.dmaSgt = sgt;
   buf.vaddr = null;
 }
 
 function unmapDmabuf(priv: Vb2MemPriv): void {
-  const buf = asBuf(priv);
-  const att = buf.dbAttach;
-  if (!att || !buf.dmaSgt) return;
-  if (buf.vaddr !== null) dmaBufVunmap(att.dmabuf, buf.vaddr);
-  buf.vaddr = null;
-  dmaBufUnmapAttachment(att, buf.dmaSgt, buf.dmaDir);
-  buf.dmaSgt = null;
+  vb2DmabufUnmap(asBuf(priv));
 }
 
 function detachDmabuf(priv: Vb2MemPriv): void {
-  const buf = asBuf(priv);
-  if (buf.dmaSgt) unmapDmabuf(buf);
-  if (buf.dbAttach) dmaBufDetach(buf.dbAttach.dmabuf, buf.dbAttach);
-  buf.dbAttach = null;
+  vb2DmabufDetach(asBuf(priv), unmapDmabuf);
 }
 
 // ---- export (EXPBUF) --------------------------------------------------------------------------
 
-const DMA_NONE = 3;
-
-interface SgAttachment {
-  readonly sgt: SgTable;
-  dir: number;
-}
-
-/** `vb2_dma_sg_dmabuf_ops`: an exported dma-sg buffer. */
+/** `vb2_dma_sg_dmabuf_ops`: an exported dma-sg buffer; importers get a table of its pages. */
 const SG_DMABUF_OPS: DmaBufOps = {
-  attach: (dbuf, att) => {
-    const buf = dbuf.priv as Vb2DmaSgBuf;
-    att.priv = { sgt: sgAllocTableFromPages(buf.pages, 0, buf.size), dir: DMA_NONE } satisfies SgAttachment;
-  },
-  detach: (_dbuf, att) => {
-    const a = att.priv as SgAttachment | null;
-    if (!a) return;
-    if (a.dir !== DMA_NONE)
-      dmaUnmapSgtable(att.dev, a.sgt, a.dir as DmaDataDirection, DMA_ATTR_SKIP_CPU_SYNC);
-    att.priv = null;
-  },
-  mapDmaBuf: (att, dir) => {
-    const a = att.priv as SgAttachment;
-    if (a.dir === dir) return a.sgt;
-    if (a.dir !== DMA_NONE) {
-      dmaUnmapSgtable(att.dev, a.sgt, a.dir as DmaDataDirection, DMA_ATTR_SKIP_CPU_SYNC);
-      a.dir = DMA_NONE;
-    }
-    try {
-      dmaMapSgtable(att.dev, a.sgt, dir, DMA_ATTR_SKIP_CPU_SYNC);
-    } catch (e) {
-      throw new KernelError("EIO", `videobuf2_dma_sg: failed to map the scatterlist for ${att.dev.name}`, {
-        cause: e,
-      });
-    }
-    a.dir = dir;
-    return a.sgt;
-  },
-  unmapDmaBuf: () => {},
+  ...vb2ExportAttachOps("videobuf2_dma_sg", (buf: Vb2DmaSgBuf) =>
+    sgAllocTableFromPages(buf.pages, 0, buf.size),
+  ),
   release: (dbuf) => put(dbuf.priv as Vb2DmaSgBuf),
   beginCpuAccess: (dbuf) => {
     const buf = dbuf.priv as Vb2DmaSgBuf;
-    if (buf.dmaSgt) dmaSyncSgtableForCpu(buf.dev, buf.dmaSgt, buf.dmaDir, tagOf(buf.vb));
+    if (buf.dmaSgt) dmaSyncSgtableForCpu(buf.dev, buf.dmaSgt, buf.dmaDir, vb2Tag(buf.vb));
   },
   endCpuAccess: (dbuf) => {
     const buf = dbuf.priv as Vb2DmaSgBuf;
-    if (buf.dmaSgt) dmaSyncSgtableForDevice(buf.dev, buf.dmaSgt, buf.dmaDir, tagOf(buf.vb));
+    if (buf.dmaSgt) dmaSyncSgtableForDevice(buf.dev, buf.dmaSgt, buf.dmaDir, vb2Tag(buf.vb));
   },
   vmap: (dbuf) => {
     const buf = dbuf.priv as Vb2DmaSgBuf;
@@ -338,25 +261,9 @@ Object.freeze(SG_DMABUF_OPS);
 
 function getDmabuf(vb: Vb2Buffer, priv: Vb2MemPriv, flags: number): DmaBuf {
   const buf = asBuf(priv);
-  if (buf.kind !== "mmap")
-    throw new KernelError("EINVAL", `dma-sg: ${vb}: only MMAP buffers can be exported`);
-  const dbuf = dmaBufExport(buf.dev.kernel, {
-    expName: "videobuf2_dma_sg",
-    ops: SG_DMABUF_OPS,
-    size: buf.size,
-    flags,
-    priv: buf,
-  });
-  buf.refcount++;
-  return dbuf;
+  vb2CheckExportable("dma-sg", vb, buf);
+  return vb2ExportDmabuf(buf.dev.kernel, buf, "videobuf2_dma_sg", SG_DMABUF_OPS, flags);
 }
-
-/** @internal take / drop a user of an MMAP buffer (exports) */
-export const vb2DmaSgGet = (buf: Vb2DmaSgBuf): void => {
-  buf.refcount++;
-};
-/** @internal */
-export const vb2DmaSgPut = put;
 
 /** `vb2_dma_sg_memops`: the dma-sg back end. */
 export const vb2DmaSgMemops: Vb2MemOps = Object.freeze({

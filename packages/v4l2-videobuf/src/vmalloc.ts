@@ -8,20 +8,20 @@
  * @module
  */
 import { tryCpuOf } from "@umm/arch-arm";
-import { type DmaBuf, dmaBufExport, dmaBufVmap, dmaBufVunmap } from "@umm/dma-buf";
+import { type DmaBuf, dmaBufVmap, dmaBufVunmap } from "@umm/dma-buf";
 import type { DmaBufOps } from "@umm/dma-buf/ops";
-import {
-  DMA_ATTR_SKIP_CPU_SYNC,
-  type DmaDataDirection,
-  dmaMapSgtable,
-  dmaUnmapSgtable,
-  SgTable,
-} from "@umm/dma-mapping-arm";
+import { SgTable } from "@umm/dma-mapping-arm";
 import { type Device, type Kernel, KernelError, PAGE_SIZE } from "@umm/kernel-core";
 import type { MmapContext } from "@umm/kernel-process";
 import { mmOf, type UserPages } from "@umm/mm-core";
 import type { Vb2Buffer } from "./core.js";
-import { vb2CommonVmOps, vb2CreateFramevec, vb2DestroyFramevec } from "./memops.js";
+import {
+  vb2CheckExportable,
+  vb2DmabufCheckSize,
+  vb2ExportAttachOps,
+  vb2ExportDmabuf,
+} from "./dmabuf-memops.js";
+import { vb2CreateFramevec, vb2DestroyFramevec, vb2MmapHold, vb2MmapPages, vb2Tag } from "./memops.js";
 import type { Vb2MemOps, Vb2MemPriv } from "./ops.js";
 
 /** `struct vb2_vmalloc_buf`: one plane of vmalloc memory. */
@@ -68,14 +68,10 @@ function asBuf(priv: Vb2MemPriv): Vb2VmallocBuf {
   return priv;
 }
 
-function tagOf(vb: Vb2Buffer): string {
-  return `vb2:${vb.queue.name}:${vb.index}`;
-}
-
 function alloc(vb: Vb2Buffer, _dev: Device | null, size: number): Vb2MemPriv {
   const kernel = vb.queue.kernel;
   const mm = mmOf(kernel);
-  const kaddr = mm.kspace.vmalloc(size, "cacheable", tagOf(vb));
+  const kaddr = mm.kspace.vmalloc(size, "cacheable", vb2Tag(vb));
   // vmalloc_user: zeroed, as the CPU sees it
   const cpu = tryCpuOf(kernel);
   const vma = mm.kspace.findVma(kaddr)!;
@@ -95,18 +91,8 @@ function put(buf: Vb2VmallocBuf): void {
 function mmap(priv: Vb2MemPriv, ctx: MmapContext): void {
   const buf = asBuf(priv);
   if (buf.kind !== "mmap") throw new KernelError("EINVAL", "vmalloc: no buffer to map");
-  const n = ctx.length / PAGE_SIZE;
-  if (ctx.pgoff + n > buf.pfns.length) {
-    throw new KernelError(
-      "EINVAL",
-      `vmalloc: mapping of ${n} pages from page ${ctx.pgoff} exceeds the buffer`,
-    );
-  }
-  ctx.setPages(buf.pfns.subarray(ctx.pgoff, ctx.pgoff + n));
-  ctx.setMemtype("cacheable");
-  ctx.setOps(vb2CommonVmOps({ get: () => buf.refcount++, put: () => put(buf) }));
-  ctx.setName(`vb2 ${tagOf(buf.vb)}`);
-  buf.refcount++;
+  vb2MmapPages("vmalloc", ctx, buf.pfns);
+  vb2MmapHold(ctx, buf, () => put(buf));
 }
 
 function getUserptr(vb: Vb2Buffer, _dev: Device | null, uaddr: number, size: number): Vb2MemPriv {
@@ -116,7 +102,7 @@ function getUserptr(vb: Vb2Buffer, _dev: Device | null, uaddr: number, size: num
   const vec = vb2CreateFramevec(kernel, uaddr, size, dir === 2 || dir === 0);
   let kaddr: number;
   try {
-    kaddr = mmOf(kernel).kspace.vmap(vec.pfns, "cacheable", `vb2 ${tagOf(vb)}`);
+    kaddr = mmOf(kernel).kspace.vmap(vec.pfns, "cacheable", `vb2 ${vb2Tag(vb)}`);
   } catch (e) {
     vb2DestroyFramevec(vec);
     throw e;
@@ -137,12 +123,7 @@ function putUserptr(priv: Vb2MemPriv): void {
 // ---- DMABUF import: the CPU reaches the buffer through dma_buf_vmap --------------------------
 
 function attachDmabuf(vb: Vb2Buffer, _dev: Device | null, dbuf: DmaBuf, size: number): Vb2MemPriv {
-  if (dbuf.size < size) {
-    throw new KernelError(
-      "EFAULT",
-      `vmalloc: ${vb}: dma-buf of ${dbuf.size} bytes is smaller than the plane's ${size}`,
-    );
-  }
+  vb2DmabufCheckSize("vmalloc", vb, dbuf, size);
   const buf = new Vb2VmallocBuf(vb.queue.kernel, vb, "dmabuf", size, null, new Int32Array(0));
   buf.dbuf = dbuf;
   return buf;
@@ -172,45 +153,13 @@ function detachDmabuf(priv: Vb2MemPriv): void {
 
 // ---- export ------------------------------------------------------------------------------------
 
-interface VmAttachment {
-  readonly sgt: SgTable;
-  dir: number;
-}
-
-const DMA_NONE = 3;
-
 /** `vb2_vmalloc_dmabuf_ops`: an exported vmalloc buffer (one sg entry per page). */
 const VMALLOC_DMABUF_OPS: DmaBufOps = {
-  attach: (dbuf, att) => {
-    const buf = dbuf.priv as Vb2VmallocBuf;
-    const sgt = new SgTable(Array.from(buf.pfns, (pfn) => ({ pfn, offset: 0, length: PAGE_SIZE })));
-    att.priv = { sgt, dir: DMA_NONE } satisfies VmAttachment;
-  },
-  detach: (_dbuf, att) => {
-    const a = att.priv as VmAttachment | null;
-    if (!a) return;
-    if (a.dir !== DMA_NONE)
-      dmaUnmapSgtable(att.dev, a.sgt, a.dir as DmaDataDirection, DMA_ATTR_SKIP_CPU_SYNC);
-    att.priv = null;
-  },
-  mapDmaBuf: (att, dir) => {
-    const a = att.priv as VmAttachment;
-    if (a.dir === dir) return a.sgt;
-    if (a.dir !== DMA_NONE) {
-      dmaUnmapSgtable(att.dev, a.sgt, a.dir as DmaDataDirection, DMA_ATTR_SKIP_CPU_SYNC);
-      a.dir = DMA_NONE;
-    }
-    try {
-      dmaMapSgtable(att.dev, a.sgt, dir, DMA_ATTR_SKIP_CPU_SYNC);
-    } catch (e) {
-      throw new KernelError("EIO", `videobuf2_vmalloc: failed to map the scatterlist for ${att.dev.name}`, {
-        cause: e,
-      });
-    }
-    a.dir = dir;
-    return a.sgt;
-  },
-  unmapDmaBuf: () => {},
+  ...vb2ExportAttachOps(
+    "videobuf2_vmalloc",
+    (buf: Vb2VmallocBuf) =>
+      new SgTable(Array.from(buf.pfns, (pfn) => ({ pfn, offset: 0, length: PAGE_SIZE }))),
+  ),
   release: (dbuf) => put(dbuf.priv as Vb2VmallocBuf),
   vmap: (dbuf) => (dbuf.priv as Vb2VmallocBuf).vaddr!,
   mmap: (dbuf, vma) => mmap(dbuf.priv as Vb2VmallocBuf, vma),
@@ -219,25 +168,9 @@ Object.freeze(VMALLOC_DMABUF_OPS);
 
 function getDmabuf(vb: Vb2Buffer, priv: Vb2MemPriv, flags: number): DmaBuf {
   const buf = asBuf(priv);
-  if (buf.kind !== "mmap")
-    throw new KernelError("EINVAL", `vmalloc: ${vb}: only MMAP buffers can be exported`);
-  const dbuf = dmaBufExport(buf.kernel, {
-    expName: "videobuf2_vmalloc",
-    ops: VMALLOC_DMABUF_OPS,
-    size: buf.size,
-    flags,
-    priv: buf,
-  });
-  buf.refcount++;
-  return dbuf;
+  vb2CheckExportable("vmalloc", vb, buf);
+  return vb2ExportDmabuf(buf.kernel, buf, "videobuf2_vmalloc", VMALLOC_DMABUF_OPS, flags);
 }
-
-/** @internal take / drop a user of an MMAP buffer (exports) */
-export const vb2VmallocGet = (buf: Vb2VmallocBuf): void => {
-  buf.refcount++;
-};
-/** @internal */
-export const vb2VmallocPut = put;
 
 /** `vb2_vmalloc_memops`: the vmalloc back end (no device needed). */
 export const vb2VmallocMemops: Vb2MemOps = Object.freeze({

@@ -1,30 +1,17 @@
 // The test board: DRAM, a CMA area, the CPU cache model, a platform bus with the Exynos SysMMU
 // driver, and devices with or without a SysMMU in front.
-import { type Cpu, cpuInit } from "@umm/arch-arm";
+import { armIommuDetachDevice, armIommuReleaseMapping, toDmaIommuMapping } from "@umm/dma-mapping-arm";
+import { bootDma, type DmaRig, dmaIommuMaster } from "@umm/dma-mapping-arm/testing";
 import {
-  armIommuAttachDevice,
-  armIommuCreateMapping,
-  armIommuDetachDevice,
-  armIommuReleaseMapping,
-  toDmaIommuMapping,
-} from "@umm/dma-mapping-arm";
-import { iommuFwspecInit, iommuProbeDevice } from "@umm/iommu-core";
-import {
-  type Bus,
-  busRegister,
-  createKernel,
-  Device,
-  DMA_BIT_MASK,
-  deviceRegister,
-  driverRegister,
+  type Device,
   type Kernel,
   SZ_1M,
   SZ_256M,
   type TraceEventName,
   TraceRecorder,
 } from "@umm/kernel-core";
-import { cmaAreas, cmaInit, cmaInitReservedAreas, dmaContiguousReserve } from "@umm/mm-cma";
-import { DmaPort, GFP_HIGHUSER_MOVABLE, type Mm, mmInit } from "@umm/mm-core";
+import { cmaAreas } from "@umm/mm-cma";
+import { type DmaPort, GFP_HIGHUSER_MOVABLE } from "@umm/mm-core";
 
 export { GFP_KERNEL } from "@umm/mm-core";
 
@@ -36,18 +23,14 @@ import {
 } from "@umm/plat-s5p-sysmmu";
 import { vb2DmaContigSetMaxSegSize } from "../src/index.js";
 
-/** Start of DRAM. */
-export const DRAM = 0x40000000;
-/** Start of the IOVA window of SysMMU masters. */
-export const IOVA_BASE = 0x20000000;
+export {
+  DMA_RIG_DRAM as DRAM,
+  DMA_RIG_IOVA_BASE as IOVA_BASE,
+  dmaDirectDevice as directDevice,
+} from "@umm/dma-mapping-arm/testing";
 
 /** A booted board. */
-export interface Rig {
-  readonly kernel: Kernel;
-  readonly mm: Mm;
-  readonly cpu: Cpu;
-  readonly platform: Bus;
-}
+export type Rig = DmaRig;
 
 /** Options of `boot`. */
 export interface BootOpts {
@@ -59,26 +42,14 @@ export interface BootOpts {
   readonly strict?: boolean;
 }
 
-/** mmInit → CMA → memblockFreeAll → CMA activation → CPU → platform bus with the SysMMU driver. */
+/** `bootDma` (128 MiB, 48 MiB of CMA by default) with the SysMMU driver. */
 export function boot(opts: BootOpts = {}): Rig {
-  const kernel = createKernel({ seed: 1 });
-  const mm = mmInit(kernel, { banks: [{ start: DRAM, size: (opts.dramMiB ?? 128) * SZ_1M }] });
-  const cma = opts.cmaMiB ?? 48;
-  cmaInit(kernel, { cmdline: `cma=${cma}M` });
-  if (cma) dmaContiguousReserve(kernel);
-  mm.memblockFreeAll();
-  cmaInitReservedAreas(kernel);
-  const cpu = cpuInit(kernel, { strict: opts.strict ?? false });
-  const platform = busRegister(kernel, "platform");
-  driverRegister(platform, EXYNOS_SYSMMU_DRIVER);
-  return { kernel, mm, cpu, platform };
-}
-
-/** A device without an IOMMU (32-bit mask) and its DMA port. */
-export function directDevice(r: Rig, name: string): { dev: Device; port: DmaPort } {
-  const dev = new Device(r.kernel, { name, dmaMask: DMA_BIT_MASK(32) });
-  deviceRegister(dev);
-  return { dev, port: new DmaPort(r.mm, dev) };
+  return bootDma({
+    size: (opts.dramMiB ?? 128) * SZ_1M,
+    cmaMiB: opts.cmaMiB ?? 48,
+    strict: opts.strict ?? false,
+    platformDrivers: [EXYNOS_SYSMMU_DRIVER],
+  });
 }
 
 let nextSysmmu = 0;
@@ -90,13 +61,7 @@ let nextSysmmu = 0;
  */
 export function sysmmuDevice(r: Rig, name: string): { dev: Device; port: DmaPort } {
   const inst = EXYNOS4210_SYSMMUS[nextSysmmu++ % EXYNOS4210_SYSMMUS.length]!;
-  const sysmmu = sysmmuPlatformDevice(r.kernel, inst);
-  deviceRegister(sysmmu, r.platform);
-  const dev = new Device(r.kernel, { name });
-  deviceRegister(dev);
-  iommuFwspecInit(dev, sysmmu);
-  iommuProbeDevice(dev);
-  armIommuAttachDevice(dev, armIommuCreateMapping(dev, IOVA_BASE, SZ_256M));
+  const { dev } = dmaIommuMaster(r, name, sysmmuPlatformDevice(r.kernel, inst), SZ_256M);
   vb2DmaContigSetMaxSegSize(dev, 0xffffffff);
   return { dev, port: sysmmuDmaPort(dev) };
 }

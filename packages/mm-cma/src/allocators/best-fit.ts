@@ -37,6 +37,15 @@ export class BfState {
   readonly bySize: BfHole[] = [];
   #seq = 0;
 
+  /** A state with one hole: the whole of `[base, base + size)` (a region just set up). */
+  static whole(base: number, size: number): BfState {
+    const st = new BfState();
+    const h: BfHole = { start: base, size, seq: 0 };
+    st.byStart.push(h);
+    st.bySize.push(h);
+    return st;
+  }
+
   /** First index of `bySize` whose size is ≥ `size`. */
   lowerBoundSize(size: number): number {
     const a = this.bySize;
@@ -121,6 +130,34 @@ export class BfState {
     a[i] = h;
   }
 
+  /**
+   * Takes `[pos, pos + size)` out of hole `h` (which holds it), updating both orders in the
+   * kernel's order (the same in PMM's allocator, its ancestor). Returns the extent taken.
+   */
+  takeAt(h: BfHole, pos: number, size: number): CmaExtent {
+    const head = pos - h.start;
+    const tail = h.start + h.size - (pos + size);
+    if (head === 0 && tail === 0) {
+      // case 1: the whole hole
+      this.eraseBySize(h);
+      this.eraseByStart(h);
+    } else if (head > 0 && tail > 0) {
+      // case 3: a new tail hole first, then the head shrinks and is re-sorted
+      const t: BfHole = { start: pos + size, size: tail, seq: 0 };
+      this.insertByStart(t);
+      this.insertBySize(t);
+      this.resize(h, head);
+    } else if (head === 0) {
+      // case 2, at the beginning: the hole's start moves up
+      h.start += size;
+      this.resize(h, tail);
+    } else {
+      // case 2, at the end
+      this.resize(h, head);
+    }
+    return { start: pos, size };
+  }
+
   /** The largest hole's size (0 when full). */
   get largest(): number {
     return this.bySize[this.bySize.length - 1]?.size ?? 0;
@@ -131,31 +168,6 @@ function state(region: CmaRegion): BfState {
   const s = region.priv;
   if (!(s instanceof BfState)) throw new KernelBug(`bf: ${region.label} has no best-fit state`);
   return s;
-}
-
-/** Takes `[pos, pos + size)` out of hole `h` (which holds it), keeping the kernel's update order. */
-function takeAt(st: BfState, h: BfHole, pos: number, size: number): CmaExtent {
-  const head = pos - h.start;
-  const tail = h.start + h.size - (pos + size);
-  if (head === 0 && tail === 0) {
-    // case 1: the whole hole
-    st.eraseBySize(h);
-    st.eraseByStart(h);
-  } else if (head > 0 && tail > 0) {
-    // case 3: a new tail hole first, then the head shrinks and is re-sorted
-    const t: BfHole = { start: pos + size, size: tail, seq: 0 };
-    st.insertByStart(t);
-    st.insertBySize(t);
-    st.resize(h, head);
-  } else if (head === 0) {
-    // case 2, at the beginning: the hole's start moves up
-    h.start += size;
-    st.resize(h, tail);
-  } else {
-    // case 2, at the end
-    st.resize(h, head);
-  }
-  return { start: pos, size };
 }
 
 /** The position the 2010 algorithm gives a chunk inside hole `h` (which fits it aligned). */
@@ -189,11 +201,7 @@ export const bestFitAllocator: CmaAllocator = {
   name: CMA_BEST_FIT,
 
   init(region: CmaRegion): void {
-    const st = new BfState();
-    const h: BfHole = { start: region.base, size: region.size, seq: 0 };
-    st.byStart.push(h);
-    st.bySize.push(h);
-    region.priv = st;
+    region.priv = BfState.whole(region.base, region.size);
   },
 
   cleanup(region: CmaRegion): void {
@@ -220,7 +228,7 @@ export const bestFitAllocator: CmaAllocator = {
         pos = clearPosition(h, size, alignment, ctx);
         if (pos < 0) continue;
       }
-      return takeAt(st, h, pos, size);
+      return st.takeAt(h, pos, size);
     }
     return null;
   },
