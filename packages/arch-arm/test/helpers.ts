@@ -2,6 +2,8 @@ import { createKernel, Device, DMA_BIT_MASK, type Kernel, SZ_1M } from "@umm/ker
 import { type AddressSpace, DmaPort, GFP_KERNEL, type Mm, mmInit } from "@umm/mm-core";
 import { type Cpu, type CpuOpts, cpuInit } from "../src/index.js";
 
+export { pattern } from "@umm/kernel-core/testing";
+
 /** Start of DRAM in every test. */
 export const DRAM = 0x40000000;
 
@@ -31,17 +33,6 @@ export function buffer(mm: Mm, order: number, tag: string): { pa: number; va: nu
   if (pfn === null) throw new Error("out of memory");
   const pa = pfn * 4096;
   return { pa, va: mm.kspace.physToVirt(pa), pfn };
-}
-
-/** Deterministic bytes. */
-export function pattern(len: number, seed = 1): Uint8Array {
-  const a = new Uint8Array(len);
-  let x = (seed * 2654435761) >>> 0;
-  for (let i = 0; i < len; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    a[i] = x >>> 24;
-  }
-  return a;
 }
 
 /** `len` bytes of `mm.phys` at `pa` (a copy). */

@@ -50,6 +50,7 @@ export {
   DMA_RIG_IOVA_BASE as IOVA_BASE,
   dmaDirectDevice as directDevice,
 } from "@umm/dma-mapping-arm/testing";
+export { pattern } from "@umm/kernel-core/testing";
 
 /** A booted test kernel with CMA, a CPU, the heaps and /dev/udmabuf. */
 export interface Rig {
@@ -214,17 +215,6 @@ export function importer(r: Rig, name: string, kind: "direct" | "sysmmu"): Impor
     },
   });
   return { dev, port, cdev, path };
-}
-
-/** Deterministic bytes. */
-export function pattern(len: number, seed = 1): Uint8Array {
-  const a = new Uint8Array(len);
-  let x = (seed * 2654435761) >>> 0;
-  for (let i = 0; i < len; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    a[i] = x >>> 24;
-  }
-  return a;
 }
 
 /** Records of `names` from now on. */

@@ -11,6 +11,8 @@ import { expect } from "vitest";
 import type { DmaIommuMapping } from "../src/index.js";
 import { type BootDmaOpts, bootDma, type DmaRig, dmaIommuMaster } from "../src/testing.js";
 
+export { pattern } from "@umm/kernel-core/testing";
+
 export {
   DMA_RIG_DRAM as DRAM,
   DMA_RIG_IOVA_BASE as IOVA_BASE,
@@ -59,17 +61,6 @@ export function sysmmuDevice(
   const inst = EXYNOS4210_SYSMMUS[nextSysmmu++ % EXYNOS4210_SYSMMUS.length]!;
   const m = dmaIommuMaster(r, name, sysmmuPlatformDevice(r.kernel, inst), size, mapping);
   return { dev: m.dev, port: sysmmuDmaPort(m.dev), mapping: m.mapping };
-}
-
-/** Deterministic bytes. */
-export function pattern(len: number, seed = 1): Uint8Array {
-  const a = new Uint8Array(len);
-  let x = (seed * 2654435761) >>> 0;
-  for (let i = 0; i < len; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    a[i] = x >>> 24;
-  }
-  return a;
 }
 
 /** What the device reads at `daddr`. */

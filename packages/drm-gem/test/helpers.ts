@@ -40,6 +40,7 @@ export {
   DMA_RIG_IOVA_BASE as IOVA_BASE,
   dmaDirectDevice as directDevice,
 } from "@umm/dma-mapping-arm/testing";
+export { pattern } from "@umm/kernel-core/testing";
 
 /** A booted kernel. */
 export type Rig = DmaRig;
@@ -241,17 +242,6 @@ export function flip(
 ): DrmModeCrtcPageFlip {
   const a: DrmModeCrtcPageFlip = { crtc_id: ddev.crtc.id, fb_id: fbId, flags, user_data: userData };
   proc.ioctl(fd, DRM_IOCTL_MODE_PAGE_FLIP, a);
-  return a;
-}
-
-/** Deterministic bytes. */
-export function pattern(len: number, seed = 1): Uint8Array {
-  const a = new Uint8Array(len);
-  let x = (seed * 2654435761) >>> 0;
-  for (let i = 0; i < len; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    a[i] = x >>> 24;
-  }
   return a;
 }
 

@@ -1,6 +1,7 @@
 /**
  * Test helpers for every package: `kerr(errno)` matches a thrown `KernelError` of that errno;
- * `readmeUsage(dir)` reads a README's usage example and the test file that runs it.
+ * `readmeUsage(dir)` reads a README's usage example and the test file that runs it;
+ * `pattern(len, seed)` makes deterministic test bytes and `firstDiff(a, b)` compares them.
  *
  * ```ts
  * expect(() => iommuMap(d, 0x1001, pa, SZ_4K, prot)).toThrow(kerr("EINVAL"));
@@ -48,4 +49,29 @@ export function firstDiff(a: Uint8Array, b: Uint8Array): number {
   if (ab.equals(bb)) return a.length === b.length ? -1 : n;
   for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
   return n;
+}
+
+/**
+ * `len` deterministic test bytes: the same `(len, seed)` always gives the same bytes, and
+ * different seeds give different streams, so a test can tell two buffers' contents apart
+ * (`pattern(n, 1)` written by one device, `pattern(n, 2)` by another). The bytes are the top
+ * byte of each step of a linear congruential generator whose state starts at
+ * `(seed * 2654435761) >>> 0`; `pattern(len, seed)` is a prefix of `pattern(len + k, seed)`.
+ * The product is plain `number` arithmetic, rounded beyond 2^53 (so not `Math.imul`'s exact
+ * 32-bit generator), and stays so: the bytes must not change under the tests that use them.
+ *
+ * ```ts
+ * const data = pattern(8192, 4);
+ * port.write(0x40200000, data);
+ * expect(firstDiff(mm.phys.view(0x40200000, 8192), data)).toBe(-1);
+ * ```
+ */
+export function pattern(len: number, seed = 1): Uint8Array {
+  const out = new Uint8Array(len);
+  let x = (seed * 2654435761) >>> 0;
+  for (let i = 0; i < len; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    out[i] = x >>> 24;
+  }
+  return out;
 }

@@ -68,3 +68,15 @@ describe("firstDiff", () => {
     expect(firstDiff(nan1, nan2)).toBe(0);
   });
 });
+
+describe("pattern", () => {
+  it("gives the same bytes for the same seed, a prefix for a shorter length, other bytes for another seed", async () => {
+    const { firstDiff, pattern } = await import("../src/testing.js");
+    // the first bytes of seed 1, as the tests across the repository were written against them
+    expect(Array.from(pattern(8))).toEqual([0x54, 0xb1, 0x7c, 0x00, 0x4f, 0xb3, 0x58, 0x0b]);
+    expect(firstDiff(pattern(4096, 7), pattern(4096, 7))).toBe(-1);
+    expect(firstDiff(pattern(100, 7), pattern(4096, 7).subarray(0, 100))).toBe(-1);
+    expect(firstDiff(pattern(4096, 1), pattern(4096, 2))).toBe(0);
+    expect(pattern(0)).toHaveLength(0);
+  });
+});

@@ -1,19 +1,9 @@
 import { type Kernel, PAGE_SIZE, SZ_1M } from "@umm/kernel-core";
+import { pattern } from "@umm/kernel-core/testing";
 import { type AddressSpace, GFP_KERNEL, type Mm, PROT_READ, PROT_WRITE, type Vma } from "@umm/mm-core";
 import { bootCma } from "../src/testing.js";
 
 export const DRAM = 0x40000000;
-
-/** Deterministic bytes. */
-export function pattern(len: number, seed = 1): Uint8Array {
-  const a = new Uint8Array(len);
-  let x = (seed * 2654435761) >>> 0;
-  for (let i = 0; i < len; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    a[i] = x >>> 24;
-  }
-  return a;
-}
 
 /** A booted 64 MiB kernel with carve-outs reserved by the platform (no CMA). */
 export function board2010(reserve: readonly [number, number, string][] = [], cmdline = "") {

@@ -1,6 +1,8 @@
 import { createKernel, type Kernel, SZ_1M } from "@umm/kernel-core";
 import { type Mm, type MmOpts, mmInit } from "../src/index.js";
 
+export { pattern } from "@umm/kernel-core/testing";
+
 /** A booted Mm over `size` bytes of DRAM at 0x40000000 (one bank), or the given banks. */
 export function bootMm(opts: Partial<MmOpts> & { size?: number; seed?: number } = {}): {
   kernel: Kernel;
@@ -14,15 +16,4 @@ export function bootMm(opts: Partial<MmOpts> & { size?: number; seed?: number } 
   });
   mm.memblockFreeAll();
   return { kernel, mm };
-}
-
-/** Deterministic bytes. */
-export function pattern(len: number, seed = 1): Uint8Array {
-  const a = new Uint8Array(len);
-  let x = seed * 2654435761;
-  for (let i = 0; i < len; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    a[i] = x >>> 24;
-  }
-  return a;
 }

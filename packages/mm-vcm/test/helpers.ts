@@ -13,23 +13,14 @@ import { type Mm, mmInit } from "@umm/mm-core";
 import { expect } from "vitest";
 import { Vcm, type VcmDriver, VcmPhys, VcmRes, vcmInit, vcmLeaks } from "../src/index.js";
 
+export { pattern } from "@umm/kernel-core/testing";
+
 /** A booted kernel with `size` bytes of DRAM at 0x40000000 (default 64 MiB). */
 export function boot(opts: { size?: number; seed?: number } = {}): { kernel: Kernel; mm: Mm } {
   const kernel = createKernel({ seed: opts.seed ?? 1 });
   const mm = mmInit(kernel, { banks: [{ start: 0x40000000, size: opts.size ?? 64 * SZ_1M }] });
   mm.memblockFreeAll();
   return { kernel, mm };
-}
-
-/** Deterministic bytes. */
-export function pattern(len: number, seed = 1): Uint8Array {
-  const a = new Uint8Array(len);
-  let x = (seed * 2654435761) >>> 0;
-  for (let i = 0; i < len; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    a[i] = x >>> 24;
-  }
-  return a;
 }
 
 /** Records the events of `names` on `kernel`. */

@@ -21,11 +21,18 @@ import {
   VIDIOC_QBUF,
   VIDIOC_STREAMOFF,
   VIDIOC_STREAMON,
+  v4l2MmapPlanes,
+  v4l2MplaneBuffer,
+  v4l2QbufDmabuf,
+  v4l2QbufMmap,
+  v4l2Querybuf,
+  v4l2Reqbufs,
+  v4l2SFmt,
 } from "@umm/v4l2-videobuf";
 import { afterEach, describe, expect, it } from "vitest";
 import { fimcOf, fimdOf, testPatternFrame } from "../src/index.js";
 import { bootMedia, expectAllReturned, expectNoHazards, sha256 } from "./helpers.js";
-import { dqbuf, mbuf, qbufDmabuf, qbufMmap, querybuf, reqbufs, sFmt } from "./v4l2.js";
+import { runDqbuf } from "./v4l2.js";
 
 const CAP = V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE;
 const W = 320;
@@ -41,22 +48,18 @@ describe("FIMC capture", () => {
     const path = fimcOf(r.dev("fimc0"))!.path;
     expect(path).toBe("/dev/video0");
     const fd = app.open(path, O_RDWR);
-    const f = sFmt(app, fd, CAP, V4L2_PIX_FMT_NV12, W, H);
+    const f = v4l2SFmt(app, fd, CAP, V4L2_PIX_FMT_NV12, W, H);
     expect(f.fmt.pix_mp!.num_planes).toBe(1);
-    const n = reqbufs(app, fd, CAP, V4L2_MEMORY_MMAP, 4);
+    const n = v4l2Reqbufs(app, fd, CAP, V4L2_MEMORY_MMAP, 4);
     const maps: number[] = [];
     for (let i = 0; i < n; i++) {
-      const b = querybuf(app, fd, CAP, V4L2_MEMORY_MMAP, i, 1);
-      const p = b.m.planes![0]!;
-      maps.push(
-        app.mmap({ fd, length: p.length, prot: PROT_READ, flags: MAP_SHARED, offset: p.m.mem_offset }),
-      );
-      qbufMmap(app, fd, CAP, i, 1);
+      maps.push(v4l2MmapPlanes(app, fd, v4l2Querybuf(app, fd, CAP, V4L2_MEMORY_MMAP, i, 1), PROT_READ)[0]!);
+      v4l2QbufMmap(app, fd, CAP, i, 1);
     }
     app.ioctl(fd, VIDIOC_STREAMON, CAP);
     const sums: string[] = [];
     for (let k = 0; k < 8; k++) {
-      const b = await dqbuf(r.kernel, app, fd, CAP, V4L2_MEMORY_MMAP, 1);
+      const b = await runDqbuf(r.kernel, app, fd, CAP, V4L2_MEMORY_MMAP, 1);
       expect(b.sequence).toBe(k);
       expect(b.m.planes![0]!.bytesused).toBe((W * H * 3) / 2);
       expect(b.timestamp.tv_sec * 1e9 + b.timestamp.tv_usec * 1e3).toBe(
@@ -65,7 +68,7 @@ describe("FIMC capture", () => {
       const bytes = app.memRead(maps[b.index]!, (W * H * 3) / 2);
       expect(firstDiff(bytes, testPatternFrame(W, H, k))).toBe(-1);
       if (k === 0 || k === 1 || k === 7) sums.push(sha256(bytes));
-      qbufMmap(app, fd, CAP, b.index, 1);
+      v4l2QbufMmap(app, fd, CAP, b.index, 1);
     }
     expect(sums).toEqual([0, 1, 7].map((k) => sha256(testPatternFrame(W, H, k))));
     const frames = rec.of("fimc_capture_frame").slice(0, 8);
@@ -83,27 +86,22 @@ describe("FIMC capture", () => {
     const r = bootMedia({ devices: ["sensor0", "fimc0"] });
     const app = r.spawn();
     const fd = app.open(fimcOf(r.dev("fimc0"))!.path, O_RDWR);
-    const f = sFmt(app, fd, CAP, V4L2_PIX_FMT_NV12M, W, H);
+    const f = v4l2SFmt(app, fd, CAP, V4L2_PIX_FMT_NV12M, W, H);
     expect(f.fmt.pix_mp!.plane_fmt.map((p) => p.sizeimage)).toEqual([W * H, (W * H) / 2]);
-    reqbufs(app, fd, CAP, V4L2_MEMORY_MMAP, 2);
+    v4l2Reqbufs(app, fd, CAP, V4L2_MEMORY_MMAP, 2);
     const maps: number[][] = [];
     for (let i = 0; i < 2; i++) {
-      const b = querybuf(app, fd, CAP, V4L2_MEMORY_MMAP, i, 2);
-      maps.push(
-        b.m.planes!.map((p) =>
-          app.mmap({ fd, length: p.length, prot: PROT_READ, flags: MAP_SHARED, offset: p.m.mem_offset }),
-        ),
-      );
-      qbufMmap(app, fd, CAP, i, 2);
+      maps.push(v4l2MmapPlanes(app, fd, v4l2Querybuf(app, fd, CAP, V4L2_MEMORY_MMAP, i, 2), PROT_READ));
+      v4l2QbufMmap(app, fd, CAP, i, 2);
     }
     app.ioctl(fd, VIDIOC_STREAMON, CAP);
     for (let k = 0; k < 3; k++) {
-      const b = await dqbuf(r.kernel, app, fd, CAP, V4L2_MEMORY_MMAP, 2);
+      const b = await runDqbuf(r.kernel, app, fd, CAP, V4L2_MEMORY_MMAP, 2);
       expect(b.m.planes!.map((p) => p.bytesused)).toEqual([W * H, (W * H) / 2]);
       const want = testPatternFrame(W, H, b.sequence);
       expect(firstDiff(app.memRead(maps[b.index]![0]!, W * H), want.subarray(0, W * H))).toBe(-1);
       expect(firstDiff(app.memRead(maps[b.index]![1]!, (W * H) / 2), want.subarray(W * H))).toBe(-1);
-      qbufMmap(app, fd, CAP, b.index, 2);
+      v4l2QbufMmap(app, fd, CAP, b.index, 2);
     }
     await r.teardown();
     expectAllReturned(r);
@@ -113,12 +111,12 @@ describe("FIMC capture", () => {
     const r = bootMedia({ devices: ["sensor0", "fimc0"] });
     const app = r.spawn();
     const fd = app.open(fimcOf(r.dev("fimc0"))!.path, O_RDWR);
-    sFmt(app, fd, CAP, V4L2_PIX_FMT_NV12, W, H);
-    reqbufs(app, fd, CAP, V4L2_MEMORY_USERPTR, 2);
+    v4l2SFmt(app, fd, CAP, V4L2_PIX_FMT_NV12, W, H);
+    v4l2Reqbufs(app, fd, CAP, V4L2_MEMORY_USERPTR, 2);
     const size = (W * H * 3) / 2;
     const mem = [app.malloc(size), app.malloc(size)];
     const q = (i: number) => {
-      const b = mbuf(CAP, V4L2_MEMORY_USERPTR, 1, { index: i });
+      const b = v4l2MplaneBuffer(CAP, V4L2_MEMORY_USERPTR, 1, { index: i });
       b.m.planes![0] = { bytesused: 0, length: size, m: { userptr: mem[i]! }, data_offset: 0 };
       app.ioctl(fd, VIDIOC_QBUF, b);
     };
@@ -126,7 +124,7 @@ describe("FIMC capture", () => {
     q(1);
     app.ioctl(fd, VIDIOC_STREAMON, CAP);
     for (let k = 0; k < 4; k++) {
-      const b = await dqbuf(r.kernel, app, fd, CAP, V4L2_MEMORY_USERPTR, 1);
+      const b = await runDqbuf(r.kernel, app, fd, CAP, V4L2_MEMORY_USERPTR, 1);
       expect(firstDiff(app.memRead(mem[b.index]!, size), testPatternFrame(W, H, b.sequence))).toBe(-1);
       q(b.index);
     }
@@ -143,11 +141,11 @@ describe("FIMC capture", () => {
     const prime = { handle: d.handle, flags: DRM_CLOEXEC | DRM_RDWR, fd: -1 };
     app.ioctl(card, DRM_IOCTL_PRIME_HANDLE_TO_FD, prime);
     const fd = app.open(fimcOf(r.dev("fimc0"))!.path, O_RDWR);
-    sFmt(app, fd, CAP, V4L2_PIX_FMT_NV12, W, H);
-    reqbufs(app, fd, CAP, V4L2_MEMORY_DMABUF, 1);
-    qbufDmabuf(app, fd, CAP, 0, [prime.fd]);
+    v4l2SFmt(app, fd, CAP, V4L2_PIX_FMT_NV12, W, H);
+    v4l2Reqbufs(app, fd, CAP, V4L2_MEMORY_DMABUF, 1);
+    v4l2QbufDmabuf(app, fd, CAP, 0, [prime.fd]);
     app.ioctl(fd, VIDIOC_STREAMON, CAP);
-    const b = await dqbuf(r.kernel, app, fd, CAP, V4L2_MEMORY_DMABUF, 1);
+    const b = await runDqbuf(r.kernel, app, fd, CAP, V4L2_MEMORY_DMABUF, 1);
     const m = { handle: d.handle, offset: 0 };
     app.ioctl(card, DRM_IOCTL_MODE_MAP_DUMB, m);
     const va = app.mmap({ fd: card, length: d.size, prot: PROT_READ, flags: MAP_SHARED, offset: m.offset });

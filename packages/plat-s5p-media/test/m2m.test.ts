@@ -2,7 +2,7 @@
 import { TraceRecorder } from "@umm/kernel-core";
 import { firstDiff, kerr } from "@umm/kernel-core/testing";
 import { O_RDWR } from "@umm/kernel-process";
-import { MAP_SHARED, PROT_READ, PROT_WRITE } from "@umm/mm-core";
+import { PROT_READ } from "@umm/mm-core";
 import {
   V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE,
   V4L2_BUF_TYPE_VIDEO_OUTPUT_MPLANE,
@@ -11,11 +11,16 @@ import {
   V4L2_PIX_FMT_NV12M,
   V4L2_PIX_FMT_XRGB32,
   VIDIOC_STREAMON,
+  v4l2MmapPlanes,
+  v4l2QbufMmap,
+  v4l2Querybuf,
+  v4l2Reqbufs,
+  v4l2SFmt,
 } from "@umm/v4l2-videobuf";
 import { afterEach, describe, expect, it } from "vitest";
 import { fimcOf, nv12ToXrgb, testPatternFrame } from "../src/index.js";
 import { bootMedia, expectAllReturned, expectNoHazards, type MediaRig, sha256 } from "./helpers.js";
-import { dqbuf, qbufMmap, querybuf, reqbufs, sFmt } from "./v4l2.js";
+import { runDqbuf } from "./v4l2.js";
 
 const OUT = V4L2_BUF_TYPE_VIDEO_OUTPUT_MPLANE;
 const CAP = V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE;
@@ -27,28 +32,13 @@ function scaler(r: MediaRig, w: number, h: number, dw: number, dh: number, fourc
   const app = r.spawn("scale");
   const fd = app.open(fimcOf(r.dev("fimc1"))!.path, O_RDWR);
   const planes = fourcc === V4L2_PIX_FMT_NV12M ? 2 : 1;
-  sFmt(app, fd, OUT, fourcc, w, h);
-  const cf = sFmt(app, fd, CAP, V4L2_PIX_FMT_XRGB32, dw, dh);
+  v4l2SFmt(app, fd, OUT, fourcc, w, h);
+  const cf = v4l2SFmt(app, fd, CAP, V4L2_PIX_FMT_XRGB32, dw, dh);
   expect(cf.fmt.pix_mp!.plane_fmt[0]).toEqual({ bytesperline: dw * 4, sizeimage: dw * dh * 4 });
-  reqbufs(app, fd, OUT, V4L2_MEMORY_MMAP, 1);
-  reqbufs(app, fd, CAP, V4L2_MEMORY_MMAP, 1);
-  const inMaps = querybuf(app, fd, OUT, V4L2_MEMORY_MMAP, 0, planes).m.planes!.map((p) =>
-    app.mmap({
-      fd,
-      length: p.length,
-      prot: PROT_READ | PROT_WRITE,
-      flags: MAP_SHARED,
-      offset: p.m.mem_offset,
-    }),
-  );
-  const cp = querybuf(app, fd, CAP, V4L2_MEMORY_MMAP, 0, 1).m.planes![0]!;
-  const outMap = app.mmap({
-    fd,
-    length: cp.length,
-    prot: PROT_READ,
-    flags: MAP_SHARED,
-    offset: cp.m.mem_offset,
-  });
+  v4l2Reqbufs(app, fd, OUT, V4L2_MEMORY_MMAP, 1);
+  v4l2Reqbufs(app, fd, CAP, V4L2_MEMORY_MMAP, 1);
+  const inMaps = v4l2MmapPlanes(app, fd, v4l2Querybuf(app, fd, OUT, V4L2_MEMORY_MMAP, 0, planes));
+  const outMap = v4l2MmapPlanes(app, fd, v4l2Querybuf(app, fd, CAP, V4L2_MEMORY_MMAP, 0, 1), PROT_READ)[0]!;
   return { app, fd, inMaps, outMap, planes };
 }
 
@@ -69,13 +59,13 @@ async function scale(
     s.app.memWrite(s.inMaps[1]!, frame.subarray(w * h));
   }
   const sizes = s.planes === 1 ? [frame.length] : [w * h, (w * h) / 2];
-  qbufMmap(s.app, s.fd, OUT, 0, s.planes, sizes);
-  qbufMmap(s.app, s.fd, CAP, 0, 1);
+  v4l2QbufMmap(s.app, s.fd, OUT, 0, s.planes, sizes);
+  v4l2QbufMmap(s.app, s.fd, CAP, 0, 1);
   s.app.ioctl(s.fd, VIDIOC_STREAMON, OUT);
   s.app.ioctl(s.fd, VIDIOC_STREAMON, CAP);
   const t0 = r.kernel.clock.now();
-  const d = await dqbuf(r.kernel, s.app, s.fd, CAP, V4L2_MEMORY_MMAP, 1);
-  const o = await dqbuf(r.kernel, s.app, s.fd, OUT, V4L2_MEMORY_MMAP, s.planes);
+  const d = await runDqbuf(r.kernel, s.app, s.fd, CAP, V4L2_MEMORY_MMAP, 1);
+  const o = await runDqbuf(r.kernel, s.app, s.fd, OUT, V4L2_MEMORY_MMAP, s.planes);
   expect(d.m.planes![0]!.bytesused).toBe(dw * dh * 4);
   expect([d.sequence, o.sequence]).toEqual([0, 0]);
   return { bytes: s.app.memRead(s.outMap, dw * dh * 4), ns: r.kernel.clock.now() - t0, s };
@@ -134,10 +124,10 @@ describe("FIMC mem-to-mem scaler", () => {
     for (const n of [0, 1, 2, 40, 41]) {
       const frame = testPatternFrame(320, 240, n);
       s.app.memWrite(s.inMaps[0]!, frame);
-      qbufMmap(s.app, s.fd, OUT, 0, 1, [frame.length]);
-      qbufMmap(s.app, s.fd, CAP, 0, 1);
-      await dqbuf(r.kernel, s.app, s.fd, CAP, V4L2_MEMORY_MMAP, 1);
-      await dqbuf(r.kernel, s.app, s.fd, OUT, V4L2_MEMORY_MMAP, 1);
+      v4l2QbufMmap(s.app, s.fd, OUT, 0, 1, [frame.length]);
+      v4l2QbufMmap(s.app, s.fd, CAP, 0, 1);
+      await runDqbuf(r.kernel, s.app, s.fd, CAP, V4L2_MEMORY_MMAP, 1);
+      await runDqbuf(r.kernel, s.app, s.fd, OUT, V4L2_MEMORY_MMAP, 1);
       expect(firstDiff(s.app.memRead(s.outMap, 320 * 240 * 4), reference(frame, 320, 240, 320, 240))).toBe(
         -1,
       );

@@ -5,7 +5,7 @@ import { TraceRecorder } from "@umm/kernel-core";
 import { firstDiff, kerr } from "@umm/kernel-core/testing";
 import { O_RDWR, type Process } from "@umm/kernel-process";
 import { cmaRegionFind } from "@umm/mm-cma";
-import { MAP_SHARED, PROT_READ, PROT_WRITE } from "@umm/mm-core";
+import { PROT_READ, PROT_WRITE } from "@umm/mm-core";
 import {
   V4L2_BUF_FLAG_KEYFRAME,
   V4L2_BUF_FLAG_PFRAME,
@@ -14,6 +14,12 @@ import {
   V4L2_MEMORY_MMAP,
   V4L2_PIX_FMT_NV12M,
   VIDIOC_STREAMON,
+  v4l2GFmt,
+  v4l2MmapPlanes,
+  v4l2QbufMmap,
+  v4l2Querybuf,
+  v4l2Reqbufs,
+  v4l2SFmt,
 } from "@umm/v4l2-videobuf";
 import { afterEach, describe, expect, it } from "vitest";
 import {
@@ -26,7 +32,7 @@ import {
   ummvParseHeader,
 } from "../src/index.js";
 import { bootMedia, expectAllReturned, expectNoHazards, type MediaRig, sha256 } from "./helpers.js";
-import { dqbuf, gFmt, qbufMmap, querybuf, reqbufs, sFmt } from "./v4l2.js";
+import { runDqbuf } from "./v4l2.js";
 
 const OUT = V4L2_BUF_TYPE_VIDEO_OUTPUT_MPLANE;
 const CAP = V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE;
@@ -46,12 +52,7 @@ function mapAll(
 ): number[][] {
   const out: number[][] = [];
   for (let i = 0; i < count; i++) {
-    const b = querybuf(app, fd, type, V4L2_MEMORY_MMAP, i, planes);
-    out.push(
-      b.m.planes!.map((p) =>
-        app.mmap({ fd, length: p.length, prot, flags: MAP_SHARED, offset: p.m.mem_offset }),
-      ),
-    );
+    out.push(v4l2MmapPlanes(app, fd, v4l2Querybuf(app, fd, type, V4L2_MEMORY_MMAP, i, planes), prot));
   }
   return out;
 }
@@ -65,9 +66,9 @@ async function encodeAll(r: MediaRig): Promise<{ bits: Uint8Array[]; flags: numb
   const mfc = mfcOf(r.dev("mfc"))!;
   const app = r.spawn("encoder");
   const fd = app.open(mfc.encoder!.vdev.path, O_RDWR);
-  sFmt(app, fd, OUT, V4L2_PIX_FMT_NV12M, W, H);
-  reqbufs(app, fd, OUT, V4L2_MEMORY_MMAP, 2);
-  reqbufs(app, fd, CAP, V4L2_MEMORY_MMAP, 2);
+  v4l2SFmt(app, fd, OUT, V4L2_PIX_FMT_NV12M, W, H);
+  v4l2Reqbufs(app, fd, OUT, V4L2_MEMORY_MMAP, 2);
+  v4l2Reqbufs(app, fd, CAP, V4L2_MEMORY_MMAP, 2);
   const raw = mapAll(app, fd, OUT, 2, 2, PROT_READ | PROT_WRITE);
   const coded = mapAll(app, fd, CAP, 2, 1, PROT_READ);
   const bits: Uint8Array[] = [];
@@ -77,14 +78,14 @@ async function encodeAll(r: MediaRig): Promise<{ bits: Uint8Array[]; flags: numb
     const f = testPatternFrame(W, H, n);
     app.memWrite(raw[i]![0]!, f.subarray(0, W * H));
     app.memWrite(raw[i]![1]!, f.subarray(W * H));
-    qbufMmap(app, fd, OUT, i, 2, [W * H, (W * H) / 2]);
-    qbufMmap(app, fd, CAP, i, 1);
+    v4l2QbufMmap(app, fd, OUT, i, 2, [W * H, (W * H) / 2]);
+    v4l2QbufMmap(app, fd, CAP, i, 1);
     if (n === 0) {
       app.ioctl(fd, VIDIOC_STREAMON, OUT);
       app.ioctl(fd, VIDIOC_STREAMON, CAP);
     }
-    const c = await dqbuf(r.kernel, app, fd, CAP, V4L2_MEMORY_MMAP, 1);
-    await dqbuf(r.kernel, app, fd, OUT, V4L2_MEMORY_MMAP, 2);
+    const c = await runDqbuf(r.kernel, app, fd, CAP, V4L2_MEMORY_MMAP, 1);
+    await runDqbuf(r.kernel, app, fd, OUT, V4L2_MEMORY_MMAP, 2);
     expect(c.sequence).toBe(n);
     bits.push(app.memRead(coded[c.index]![0]!, c.m.planes![0]!.bytesused));
     flags.push(c.flags & (V4L2_BUF_FLAG_KEYFRAME | V4L2_BUF_FLAG_PFRAME));
@@ -132,29 +133,29 @@ describe("MFC", () => {
     const mfc = mfcOf(r.dev("mfc"))!;
     const app = r.spawn("decoder");
     const fd = app.open(mfc.decoder!.vdev.path, O_RDWR);
-    expect(() => gFmt(app, fd, OUT)).toThrow(kerr("EINVAL")); // no compressed formats in the format table
-    reqbufs(app, fd, OUT, V4L2_MEMORY_MMAP, 2);
+    expect(() => v4l2GFmt(app, fd, OUT)).toThrow(kerr("EINVAL")); // no compressed formats in the format table
+    v4l2Reqbufs(app, fd, OUT, V4L2_MEMORY_MMAP, 2);
     const coded = mapAll(app, fd, OUT, 2, 1, PROT_READ | PROT_WRITE);
-    expect(querybuf(app, fd, OUT, V4L2_MEMORY_MMAP, 0, 1).m.planes![0]!.length).toBe(MFC_CODED_BUF_SIZE);
+    expect(v4l2Querybuf(app, fd, OUT, V4L2_MEMORY_MMAP, 0, 1).m.planes![0]!.length).toBe(MFC_CODED_BUF_SIZE);
     app.ioctl(fd, VIDIOC_STREAMON, OUT);
     app.memWrite(coded[0]![0]!, bits[0]!);
-    qbufMmap(app, fd, OUT, 0, 1, [bits[0]!.length]);
+    v4l2QbufMmap(app, fd, OUT, 0, 1, [bits[0]!.length]);
     // the header was parsed: the CAPTURE format is the stream's
-    const f = gFmt(app, fd, CAP).fmt.pix_mp!;
+    const f = v4l2GFmt(app, fd, CAP).fmt.pix_mp!;
     expect([f.width, f.height, f.pixelformat, f.num_planes]).toEqual([W, H, V4L2_PIX_FMT_NV12M, 2]);
-    reqbufs(app, fd, CAP, V4L2_MEMORY_MMAP, 2);
+    v4l2Reqbufs(app, fd, CAP, V4L2_MEMORY_MMAP, 2);
     const raw = mapAll(app, fd, CAP, 2, 2, PROT_READ);
-    qbufMmap(app, fd, CAP, 0, 2);
-    qbufMmap(app, fd, CAP, 1, 2);
+    v4l2QbufMmap(app, fd, CAP, 0, 2);
+    v4l2QbufMmap(app, fd, CAP, 1, 2);
     app.ioctl(fd, VIDIOC_STREAMON, CAP);
     const sums: string[] = [];
     for (let n = 0; n < FRAMES; n++) {
       if (n > 0) {
         app.memWrite(coded[n % 2]![0]!, bits[n]!);
-        qbufMmap(app, fd, OUT, n % 2, 1, [bits[n]!.length]);
+        v4l2QbufMmap(app, fd, OUT, n % 2, 1, [bits[n]!.length]);
       }
-      const d = await dqbuf(r.kernel, app, fd, CAP, V4L2_MEMORY_MMAP, 2);
-      await dqbuf(r.kernel, app, fd, OUT, V4L2_MEMORY_MMAP, 1);
+      const d = await runDqbuf(r.kernel, app, fd, CAP, V4L2_MEMORY_MMAP, 2);
+      await runDqbuf(r.kernel, app, fd, OUT, V4L2_MEMORY_MMAP, 1);
       expect(d.m.planes!.map((p) => p.bytesused)).toEqual([W * H, (W * H) / 2]);
       const y = app.memRead(raw[d.index]![0]!, W * H);
       const uv = app.memRead(raw[d.index]![1]!, (W * H) / 2);
@@ -162,7 +163,7 @@ describe("MFC", () => {
       expect(firstDiff(y, want.subarray(0, W * H))).toBe(-1);
       expect(firstDiff(uv, want.subarray(W * H))).toBe(-1);
       sums.push(sha256(new Uint8Array([...y, ...uv])));
-      qbufMmap(app, fd, CAP, d.index, 2);
+      v4l2QbufMmap(app, fd, CAP, d.index, 2);
     }
     expect(sha256(new Uint8Array(bits.flatMap((b) => [...b])))).toMatchInlineSnapshot(
       `"3c7f22aad6236b00fc58a9597328ce61a9f45f6913a17129b961a8742a3cb677"`,
@@ -188,26 +189,26 @@ describe("MFC", () => {
     const mfc = mfcOf(r.dev("mfc"))!;
     const app = r.spawn("decoder");
     const fd = app.open(mfc.decoder!.vdev.path, O_RDWR);
-    reqbufs(app, fd, OUT, V4L2_MEMORY_MMAP, 1);
+    v4l2Reqbufs(app, fd, OUT, V4L2_MEMORY_MMAP, 1);
     const coded = mapAll(app, fd, OUT, 1, 1, PROT_READ | PROT_WRITE);
     app.ioctl(fd, VIDIOC_STREAMON, OUT);
     const bad = bits[1]!.slice();
     bad[40]! ^= 0xff;
     app.memWrite(coded[0]![0]!, bits[0]!);
-    qbufMmap(app, fd, OUT, 0, 1, [bits[0]!.length]);
-    reqbufs(app, fd, CAP, V4L2_MEMORY_MMAP, 1);
-    qbufMmap(app, fd, CAP, 0, 2);
+    v4l2QbufMmap(app, fd, OUT, 0, 1, [bits[0]!.length]);
+    v4l2Reqbufs(app, fd, CAP, V4L2_MEMORY_MMAP, 1);
+    v4l2QbufMmap(app, fd, CAP, 0, 2);
     app.ioctl(fd, VIDIOC_STREAMON, CAP);
     const results: number[] = [];
     for (const b of [bad, bits[8]!]) {
-      const ok = await dqbuf(r.kernel, app, fd, CAP, V4L2_MEMORY_MMAP, 2);
+      const ok = await runDqbuf(r.kernel, app, fd, CAP, V4L2_MEMORY_MMAP, 2);
       results.push(ok.flags & 0x40); // V4L2_BUF_FLAG_ERROR
-      await dqbuf(r.kernel, app, fd, OUT, V4L2_MEMORY_MMAP, 1);
+      await runDqbuf(r.kernel, app, fd, OUT, V4L2_MEMORY_MMAP, 1);
       app.memWrite(coded[0]![0]!, b);
-      qbufMmap(app, fd, OUT, 0, 1, [b.length]);
-      qbufMmap(app, fd, CAP, 0, 2);
+      v4l2QbufMmap(app, fd, OUT, 0, 1, [b.length]);
+      v4l2QbufMmap(app, fd, CAP, 0, 2);
     }
-    const last = await dqbuf(r.kernel, app, fd, CAP, V4L2_MEMORY_MMAP, 2);
+    const last = await runDqbuf(r.kernel, app, fd, CAP, V4L2_MEMORY_MMAP, 2);
     results.push(last.flags & 0x40);
     expect(results).toEqual([0, 0x40, 0]);
     await r.teardown();

@@ -25,10 +25,15 @@ import {
   V4L2_PIX_FMT_XRGB32,
   VIDIOC_STREAMOFF,
   VIDIOC_STREAMON,
+  v4l2Expbuf,
+  v4l2QbufDmabuf,
+  v4l2QbufMmap,
+  v4l2Reqbufs,
+  v4l2SFmt,
 } from "@umm/v4l2-videobuf";
 import { fimcOf, fimdOf } from "../src/index.js";
 import type { MediaRig } from "./rig.js";
-import { dqbuf, expbuf, qbufDmabuf, qbufMmap, reqbufs, sFmt } from "./v4l2.js";
+import { runDqbuf } from "./v4l2.js";
 
 const CAP = V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE;
 const OUT = V4L2_BUF_TYPE_VIDEO_OUTPUT_MPLANE;
@@ -79,16 +84,16 @@ export class Pipeline {
     const app = this.app;
     // camera
     this.cam = app.open(fimcOf(r.dev("fimc0"))!.path, O_RDWR);
-    sFmt(app, this.cam, CAP, V4L2_PIX_FMT_NV12, W, H);
-    const nc = reqbufs(app, this.cam, CAP, V4L2_MEMORY_MMAP, opts.camBufs ?? 4);
-    for (let i = 0; i < nc; i++) this.camFds.push(expbuf(app, this.cam, CAP, i));
+    v4l2SFmt(app, this.cam, CAP, V4L2_PIX_FMT_NV12, W, H);
+    const nc = v4l2Reqbufs(app, this.cam, CAP, V4L2_MEMORY_MMAP, opts.camBufs ?? 4);
+    for (let i = 0; i < nc; i++) this.camFds.push(v4l2Expbuf(app, this.cam, CAP, i));
     // scaler
     this.sc = app.open(fimcOf(r.dev("fimc1"))!.path, O_RDWR);
-    sFmt(app, this.sc, OUT, V4L2_PIX_FMT_NV12, W, H);
-    sFmt(app, this.sc, CAP, V4L2_PIX_FMT_XRGB32, DW, DH);
-    reqbufs(app, this.sc, OUT, V4L2_MEMORY_DMABUF, nc);
+    v4l2SFmt(app, this.sc, OUT, V4L2_PIX_FMT_NV12, W, H);
+    v4l2SFmt(app, this.sc, CAP, V4L2_PIX_FMT_XRGB32, DW, DH);
+    v4l2Reqbufs(app, this.sc, OUT, V4L2_MEMORY_DMABUF, nc);
     const nd = opts.dumbBufs ?? 3;
-    reqbufs(app, this.sc, CAP, V4L2_MEMORY_DMABUF, nd);
+    v4l2Reqbufs(app, this.sc, CAP, V4L2_MEMORY_DMABUF, nd);
     // display
     const drm = fimdOf(r.dev("fimd0"))!.drm;
     this.#crtc = drm.crtc.id;
@@ -113,7 +118,7 @@ export class Pipeline {
     }
     app.ioctl(this.sc, VIDIOC_STREAMON, OUT);
     app.ioctl(this.sc, VIDIOC_STREAMON, CAP);
-    for (let i = 0; i < nc; i++) qbufMmap(app, this.cam, CAP, i, 1);
+    for (let i = 0; i < nc; i++) v4l2QbufMmap(app, this.cam, CAP, i, 1);
     app.ioctl(this.cam, VIDIOC_STREAMON, CAP);
   }
 
@@ -121,14 +126,14 @@ export class Pipeline {
   async step(): Promise<Shown> {
     const { r, app } = this;
     const k8 = r.kernel;
-    const c = await dqbuf(k8, app, this.cam, CAP, V4L2_MEMORY_MMAP, 1);
+    const c = await runDqbuf(k8, app, this.cam, CAP, V4L2_MEMORY_MMAP, 1);
     const i = c.index;
-    qbufDmabuf(app, this.sc, OUT, i, [this.camFds[i]!], [c.m.planes![0]!.bytesused]);
+    v4l2QbufDmabuf(app, this.sc, OUT, i, [this.camFds[i]!], [c.m.planes![0]!.bytesused]);
     const k = (this.onScreen + 1) % this.dumbFds.length;
-    qbufDmabuf(app, this.sc, CAP, k, [this.dumbFds[k]!]);
-    const d = await dqbuf(k8, app, this.sc, CAP, V4L2_MEMORY_DMABUF, 1);
-    const o = await dqbuf(k8, app, this.sc, OUT, V4L2_MEMORY_DMABUF, 1);
-    qbufMmap(app, this.cam, CAP, o.index, 1);
+    v4l2QbufDmabuf(app, this.sc, CAP, k, [this.dumbFds[k]!]);
+    const d = await runDqbuf(k8, app, this.sc, CAP, V4L2_MEMORY_DMABUF, 1);
+    const o = await runDqbuf(k8, app, this.sc, OUT, V4L2_MEMORY_DMABUF, 1);
+    v4l2QbufMmap(app, this.cam, CAP, o.index, 1);
     if (this.onScreen < 0) {
       const hw = fimdOf(r.dev("fimd0"))!.hw;
       const before = hw.frames;

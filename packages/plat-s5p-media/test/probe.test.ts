@@ -9,6 +9,8 @@ import {
   V4L2_MEMORY_MMAP,
   VIDIOC_STREAMOFF,
   VIDIOC_STREAMON,
+  v4l2QbufMmap,
+  v4l2Reqbufs,
 } from "@umm/v4l2-videobuf";
 import { afterEach, describe, expect, it } from "vitest";
 import {
@@ -23,7 +25,6 @@ import {
   TEST_PATTERN_SENSOR_DRIVER,
 } from "../src/index.js";
 import { bootMedia, expectAllReturned, expectNoHazards } from "./helpers.js";
-import { qbufMmap, reqbufs } from "./v4l2.js";
 
 const CAP = V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE;
 const OUT = V4L2_BUF_TYPE_VIDEO_OUTPUT_MPLANE;
@@ -169,11 +170,11 @@ describe("drivers", () => {
     const r = bootMedia();
     const app = r.spawn("app");
     const cam = app.open(fimcOf(r.dev("fimc0"))!.path, O_RDWR);
-    reqbufs(app, cam, CAP, V4L2_MEMORY_MMAP, 2);
-    qbufMmap(app, cam, CAP, 0, 2);
+    v4l2Reqbufs(app, cam, CAP, V4L2_MEMORY_MMAP, 2);
+    v4l2QbufMmap(app, cam, CAP, 0, 2);
     app.ioctl(cam, VIDIOC_STREAMON, CAP);
     const sc = app.open(fimcOf(r.dev("fimc1"))!.path, O_RDWR);
-    reqbufs(app, sc, OUT, V4L2_MEMORY_MMAP, 1);
+    v4l2Reqbufs(app, sc, OUT, V4L2_MEMORY_MMAP, 1);
     app.open(mfcOf(r.dev("mfc"))!.decoder!.vdev.path, O_RDWR); // an instance: its context buffer in bank A
     const card = app.open(fimdOf(r.dev("fimd0"))!.drm.path, O_RDWR);
     app.ioctl(card, DRM_IOCTL_MODE_CREATE_DUMB, {

@@ -21,23 +21,14 @@ import {
   type SysMmuPteFormat,
 } from "../src/index.js";
 
+export { pattern } from "@umm/kernel-core/testing";
+
 /** A booted Mm over 64 MiB of DRAM at 0x40000000 (or the given banks). */
 export function boot(opts: { banks?: BankSpec[]; seed?: number } = {}): { kernel: Kernel; mm: Mm } {
   const kernel = createKernel({ seed: opts.seed ?? 1 });
   const mm = mmInit(kernel, { banks: opts.banks ?? [{ start: 0x40000000, size: 64 * SZ_1M }] });
   mm.memblockFreeAll();
   return { kernel, mm };
-}
-
-/** Deterministic bytes. */
-export function pattern(len: number, seed = 1): Uint8Array {
-  const a = new Uint8Array(len);
-  let x = (seed * 2654435761) >>> 0;
-  for (let i = 0; i < len; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    a[i] = x >>> 24;
-  }
-  return a;
 }
 
 /** Physical address of freshly allocated, zeroed pages. */

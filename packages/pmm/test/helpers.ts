@@ -18,6 +18,8 @@ import {
   type PmmMemTypeDesc,
 } from "../src/types.js";
 
+export { pattern } from "@umm/kernel-core/testing";
+
 export const DRAM = 0x40000000;
 /** dma_pfn_offset that makes bus address 0 the start of DRAM */
 export const RAM_PFN_OFFSET = DRAM / 4096;
@@ -43,17 +45,6 @@ export function board(opts: Parameters<typeof bootPmm>[0] = {}) {
 /** A `pmm_area_info` request. */
 export function areaInfo(size: number, o: Partial<PmmAreaInfo> = {}): PmmAreaInfo {
   return { magic: PMM_MAGIC, size, type: PMM_MEM_GENERAL, flags: 0, alignment: 0, ...o };
-}
-
-/** Deterministic bytes. */
-export function pattern(len: number, seed = 1): Uint8Array {
-  const a = new Uint8Array(len);
-  let x = (seed * 2654435761) >>> 0;
-  for (let i = 0; i < len; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    a[i] = x >>> 24;
-  }
-  return a;
 }
 
 /** Records of `names` from now on. */

@@ -142,6 +142,18 @@ export type { V4l2BufTraceEvent, Vb2TraceEvent, Vb2TraceEventName } from "./trac
 export * from "./types.js";
 export * from "./uapi.js";
 export {
+  v4l2Dqbuf,
+  v4l2Expbuf,
+  v4l2GFmt,
+  v4l2MmapPlanes,
+  v4l2MplaneBuffer,
+  v4l2QbufDmabuf,
+  v4l2QbufMmap,
+  v4l2Querybuf,
+  v4l2Reqbufs,
+  v4l2SFmt,
+} from "./user.js";
+export {
   nsToV4l2Timeval,
   V4L2_BUFFER_MASK_FLAGS,
   V4L2_BUFFER_OUT_FLAGS,

@@ -74,16 +74,4 @@ export {
   formatBytesShort,
   formatDemoSummary,
 } from "./summary.js";
-export {
-  dqbuf,
-  expbuf,
-  FIMC_DRIVER_NAME,
-  findVideoNode,
-  mbuf,
-  packU32,
-  qbufDmabuf,
-  qbufMmap,
-  reqbufs,
-  sFmt,
-  unpackU32,
-} from "./uapi.js";
+export { FIMC_DRIVER_NAME, findVideoNode, packU32, unpackU32 } from "./uapi.js";

@@ -56,20 +56,16 @@ import {
   VIDIOC_DQBUF,
   VIDIOC_STREAMOFF,
   VIDIOC_STREAMON,
+  v4l2Dqbuf,
+  v4l2Expbuf,
+  v4l2MplaneBuffer,
+  v4l2QbufDmabuf,
+  v4l2QbufMmap,
+  v4l2Reqbufs,
+  v4l2SFmt,
 } from "@umm/v4l2-videobuf";
 import { hudBox, hudRow } from "./hud.js";
-import {
-  dqbuf,
-  expbuf,
-  findVideoNode,
-  mbuf,
-  packU32,
-  qbufDmabuf,
-  qbufMmap,
-  reqbufs,
-  sFmt,
-  unpackU32,
-} from "./uapi.js";
+import { findVideoNode, packU32, unpackU32 } from "./uapi.js";
 
 const CAP = V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE;
 const OUT = V4L2_BUF_TYPE_VIDEO_OUTPUT_MPLANE;
@@ -153,18 +149,18 @@ export async function cameraProgram(
 ): Promise<void> {
   const sock = p.connect(COMPOSITOR_SOCKET);
   const cam = p.open(findVideoNode(p, cfg.videoNodes, "capture"), O_RDWR);
-  const fmt = sFmt(p, cam, CAP, V4L2_PIX_FMT_NV12, cfg.width, cfg.height);
+  const fmt = v4l2SFmt(p, cam, CAP, V4L2_PIX_FMT_NV12, cfg.width, cfg.height);
   const pix = fmt.fmt.pix_mp!;
-  const count = reqbufs(p, cam, CAP, V4L2_MEMORY_MMAP, cfg.cameraBuffers ?? 4);
+  const count = v4l2Reqbufs(p, cam, CAP, V4L2_MEMORY_MMAP, cfg.cameraBuffers ?? 4);
   const fds: number[] = [];
-  for (let i = 0; i < count; i++) fds.push(expbuf(p, cam, CAP, i, O_RDWR | O_CLOEXEC));
+  for (let i = 0; i < count; i++) fds.push(v4l2Expbuf(p, cam, CAP, i, 0, O_RDWR | O_CLOEXEC));
   const sizeimage = pix.plane_fmt[0]!.sizeimage;
   p.sendmsg(sock, {
     data: packU32(MSG_HELLO, pix.width, pix.height, pix.pixelformat, count, sizeimage),
     fds,
   });
   for (const fd of fds) p.close(fd); // the compositor holds them now; the queue keeps the memory
-  for (let i = 0; i < count; i++) qbufMmap(p, cam, CAP, i);
+  for (let i = 0; i < count; i++) v4l2QbufMmap(p, cam, CAP, i);
   p.ioctl(cam, VIDIOC_STREAMON, CAP);
   let stop = false;
   while (!stop) {
@@ -186,14 +182,14 @@ export async function cameraProgram(
           stop = true;
           break;
         }
-        if (type === MSG_RELEASE) qbufMmap(p, cam, CAP, index!);
+        if (type === MSG_RELEASE) v4l2QbufMmap(p, cam, CAP, index!);
       }
     }
     if (!stop && camEv! & POLLIN) {
-      const b = mbuf(CAP, V4L2_MEMORY_MMAP);
+      const b = v4l2MplaneBuffer(CAP, V4L2_MEMORY_MMAP);
       await p.ioctl(cam, VIDIOC_DQBUF, b);
       if (b.flags & V4L2_BUF_FLAG_ERROR) {
-        qbufMmap(p, cam, CAP, b.index); // a frame the hardware could not write: try again
+        v4l2QbufMmap(p, cam, CAP, b.index); // a frame the hardware could not write: try again
         continue;
       }
       hooks.captured?.(b.sequence, b.index);
@@ -279,10 +275,10 @@ export async function compositorProgram(
 
   // the scaler: NV12 in (one OUTPUT slot per camera buffer), XRGB8888 out (one CAPTURE slot)
   const sc = p.open(findVideoNode(p, cfg.videoNodes, "m2m"), O_RDWR);
-  sFmt(p, sc, OUT, V4L2_PIX_FMT_NV12, width!, height!);
-  sFmt(p, sc, CAP, V4L2_PIX_FMT_XRGB32, DW, DH);
-  const slots = reqbufs(p, sc, OUT, V4L2_MEMORY_DMABUF, Math.min(cfg.scalerSlots ?? count!, count!));
-  reqbufs(p, sc, CAP, V4L2_MEMORY_DMABUF, 1);
+  v4l2SFmt(p, sc, OUT, V4L2_PIX_FMT_NV12, width!, height!);
+  v4l2SFmt(p, sc, CAP, V4L2_PIX_FMT_XRGB32, DW, DH);
+  const slots = v4l2Reqbufs(p, sc, OUT, V4L2_MEMORY_DMABUF, Math.min(cfg.scalerSlots ?? count!, count!));
+  v4l2Reqbufs(p, sc, CAP, V4L2_MEMORY_DMABUF, 1);
 
   // scanout buffers from the CMA heap, mapped (cacheable) for the HUD
   const nd = Math.max(3, cfg.displayBuffers ?? 3);
@@ -322,7 +318,7 @@ export async function compositorProgram(
     return off instanceof Promise ? off : undefined;
   };
 
-  qbufDmabuf(p, sc, CAP, 0, bufs[0]!.fd);
+  v4l2QbufDmabuf(p, sc, CAP, 0, [bufs[0]!.fd]);
   p.ioctl(sc, VIDIOC_STREAMON, OUT);
   p.ioctl(sc, VIDIOC_STREAMON, CAP);
 
@@ -349,16 +345,16 @@ export async function compositorProgram(
     const k = n % nd;
     const b = bufs[k]!;
     hooks.beforeScale?.(n);
-    qbufDmabuf(p, sc, OUT, index! % slots, camFds[index!]!, bytesused!);
-    await dqbuf(p, sc, CAP, V4L2_MEMORY_DMABUF);
-    await dqbuf(p, sc, OUT, V4L2_MEMORY_DMABUF);
+    v4l2QbufDmabuf(p, sc, OUT, index! % slots, [camFds[index!]!], [bytesused!]);
+    await v4l2Dqbuf(p, sc, CAP, V4L2_MEMORY_DMABUF);
+    await v4l2Dqbuf(p, sc, OUT, V4L2_MEMORY_DMABUF);
     p.sendmsg(conn, { data: packU32(MSG_RELEASE, index!) });
 
     // the next target: off the screen since the last flip; the display lets it go, the scaler
     // takes it (and lets go of k)
     const next = bufs[(n + 1) % nd]!;
     unshow(next);
-    qbufDmabuf(p, sc, CAP, 0, next.fd);
+    v4l2QbufDmabuf(p, sc, CAP, 0, [next.fd]);
 
     // k to the display, then the HUD, drawn by the CPU inside SYNC START / END
     show(b);
