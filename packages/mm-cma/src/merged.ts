@@ -330,11 +330,13 @@ export function cmaShowAreas(cma: CmaRegion): string {
 }
 
 /**
- * `cma_pages_valid`: true when `[pfn, pfn + count)` lies inside the area (false for no area or a
- * count beyond the area's).
+ * `cma_pages_valid`: true when `[pfn, pfn + count)` lies inside the area (false for no area, a
+ * count beyond the area's, or a pfn or count that is not a non-negative integer: the kernel's
+ * unsigned long cannot be negative, and a range that ends before it starts releases nothing).
  */
 export function cmaPagesValid(cma: CmaRegion | null, pfn: number, count: number): boolean {
-  if (!cma || count > cma.count) return false;
+  if (!cma || !Number.isSafeInteger(pfn) || !Number.isSafeInteger(count) || count < 0) return false;
+  if (count > cma.count) return false;
   const base = cma.basePfn;
   const end = base + cma.count;
   return pfn >= base && pfn < end && pfn + count <= end;

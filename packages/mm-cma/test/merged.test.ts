@@ -284,6 +284,23 @@ describe("cma_release and cma_pages_valid", () => {
     expect(cmaPagesValid(null, cma.basePfn, 1)).toBe(false);
   });
 
+  // found by tools/fuzz's bad-input catalogue: a negative count made an empty range that
+  // cma_release reported as released
+  it("cma_pages_valid and cma_release refuse a negative or fractional count or pfn, changing nothing", () => {
+    const { cma } = area();
+    const pfn = cmaAlloc(cma, 4, 0)!;
+    for (const [p, n] of [
+      [pfn, -1],
+      [pfn, 1.5],
+      [pfn + 0.5, 1],
+    ] as const) {
+      expect(cmaPagesValid(cma, p, n)).toBe(false);
+      expect(cmaRelease(cma, p, n)).toBe(false);
+    }
+    expect(cma.availableCount).toBe(cma.count - 4);
+    expect(cmaRelease(cma, pfn, 4)).toBe(true);
+  });
+
   it("false for pages outside the area; a double release is a KernelBug", () => {
     const { cma } = area();
     const pfn = cmaAlloc(cma, 16, 0)!;

@@ -5,7 +5,8 @@
  *   its blocks. The dma-buf holds one kernel reference on the UMP buffer until it is released.
  *   Attachments map the blocks for their device (`dmaMapSgtable`: through its IOMMU or
  *   directly); CPU access is synced only for a cached buffer (an uncached one never needs it,
- *   as UMP's msync); mmap and vmap use the buffer's memory type.
+ *   as UMP's msync) — its attachments, and the whole buffer in the CPU cache, since another
+ *   export's devices are not among them; mmap and vmap use the buffer's memory type.
  * - **Import** (Samsung's `UMP_IOC_DMABUF_IMPORT`, `ump_dmabuf_import_wrapper`): a dma-buf fd
  *   becomes a UMP buffer over the buffer's pages — attach, map, and
  *   `ump_dd_handle_create_from_phys_blocks` over the scatterlist — held by the importing session.
@@ -43,7 +44,9 @@ import { Device, DMA_BIT_MASK, type Kernel, KernelError, kassert, PAGE_SIZE } fr
 import { type MmapContext, O_ACCMODE, O_CLOEXEC, O_RDWR } from "@umm/kernel-process";
 import { createFromBlocks, idText, type UmpDdHandle } from "./kernel-api.js";
 import {
+  cpuFor,
   currentUid,
+  maintainRange,
   mayImport,
   memGet,
   memPut,
@@ -102,14 +105,21 @@ const UMP_DMA_BUF_OPS: DmaBufOps = Object.freeze({
     const p = privOf(buf);
     memPut(p.st, p.mem, "kernel");
   },
+  // A UMP buffer may be exported more than once, and the devices of one export are not
+  // attachments of another: beyond its own attachments (whose syncs also bounce through
+  // swiotlb), CPU access maintains the whole buffer in the CPU cache, as UMP's own msync does.
   beginCpuAccess: (buf: DmaBuf, dir) => {
     const p = privOf(buf);
     if (!p.mem.isCached) return;
     for (const a of p.attachments) if (a.mapped) dmaSyncSgtableForCpu(a.dev, a.table, dir);
+    const cpu = cpuFor(p.st);
+    if (cpu) maintainRange(cpu, p.mem, "flush", 0, p.mem.size);
   },
   endCpuAccess: (buf: DmaBuf, dir) => {
     const p = privOf(buf);
     if (!p.mem.isCached) return;
+    const cpu = cpuFor(p.st);
+    if (cpu) maintainRange(cpu, p.mem, "clean", 0, p.mem.size);
     for (const a of p.attachments) if (a.mapped) dmaSyncSgtableForDevice(a.dev, a.table, dir);
   },
   mmap: (buf: DmaBuf, vma: MmapContext) => {

@@ -3,6 +3,7 @@
 import {
   DMA_BUF_IOCTL_SYNC,
   DMA_BUF_SYNC_END,
+  DMA_BUF_SYNC_READ,
   DMA_BUF_SYNC_START,
   DMA_BUF_SYNC_WRITE,
   DMA_HEAP_IOCTL_ALLOC,
@@ -15,7 +16,7 @@ import {
   dmaBufUnmapAttachment,
   systemHeapCreate,
 } from "@umm/dma-buf";
-import { DMA_TO_DEVICE } from "@umm/dma-mapping-arm";
+import { DMA_FROM_DEVICE, DMA_TO_DEVICE } from "@umm/dma-mapping-arm";
 import { Device, DMA_BIT_MASK, PAGE_SIZE, SZ_1M } from "@umm/kernel-core";
 import { kerr } from "@umm/kernel-core/testing";
 import { O_RDONLY, O_RDWR, type Process, spawn } from "@umm/kernel-process";
@@ -87,6 +88,40 @@ describe("exporting a UMP buffer as a dma-buf", () => {
     dmaBufDetach(buf, att);
     const { events } = recording(kernel, ["ump_release"], () => dmaBufPut(buf));
     expect(events.map((e) => e.data)).toEqual([{ secure_id: h.secureId }]);
+    expect(umpMemoryUsage(kernel)).toBe(0);
+  });
+
+  // found by tools/fuzz: two exports of one cached buffer, a device importing one, the CPU
+  // writing through the other — DMA_BUF_IOCTL_SYNC synced only the attachments of the dma-buf it
+  // was called on, and the device's write landed under a dirty CPU line
+  it("CPU access through one export is synced for the devices of every export of the buffer", () => {
+    const { kernel, mm, cpu } = bootUmp({ backend: "dedicated" });
+    const app = spawn(kernel, { comm: "app", uid: 1000 });
+    umpOpen(app);
+    const h = umpRefDrvAllocate(app, 2 * PAGE_SIZE, UMP_REF_DRV_CONSTRAINT_USE_CACHE)!;
+    const fdA = umpDmaBufExport(h);
+    const fdB = umpDmaBufExport(h);
+    // a capture engine imports export B, mapped for it to write
+    const cam = new Device(kernel, { name: "cam", dmaMask: DMA_BIT_MASK(32) });
+    const bufB = kernel.withCurrent(app, () => dmaBufGet(kernel, fdB));
+    const att = dmaBufAttach(bufB, cam);
+    const sgt = dmaBufMapAttachment(att, DMA_FROM_DEVICE);
+    // the app writes through export A, bracketed as it should be
+    const va = app.mmap({ fd: fdA, length: 2 * PAGE_SIZE, prot: PROT_READ | PROT_WRITE, flags: MAP_SHARED });
+    app.ioctl(fdA, DMA_BUF_IOCTL_SYNC, { flags: DMA_BUF_SYNC_START | DMA_BUF_SYNC_WRITE });
+    app.memWrite(va, enc("cpu"));
+    app.ioctl(fdA, DMA_BUF_IOCTL_SYNC, { flags: DMA_BUF_SYNC_END | DMA_BUF_SYNC_WRITE });
+    // the device writes: no dirty CPU line is left to overwrite its bytes
+    new DmaPort(mm, cam).write(sgt.sgl[0]!.dmaAddress, enc("dev"));
+    // and the app, syncing through A for reading, sees them
+    app.ioctl(fdA, DMA_BUF_IOCTL_SYNC, { flags: DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ });
+    expect(dec(app.memRead(va, 3))).toBe("dev");
+    app.ioctl(fdA, DMA_BUF_IOCTL_SYNC, { flags: DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ });
+    expect(cpu!.checker.total).toBe(0);
+    dmaBufUnmapAttachment(att, sgt, DMA_FROM_DEVICE);
+    dmaBufDetach(bufB, att);
+    dmaBufPut(bufB);
+    app.exit(0);
     expect(umpMemoryUsage(kernel)).toBe(0);
   });
 

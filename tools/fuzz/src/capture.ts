@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { Device } from "@umm/kernel-core";
+import { type Device, DMA_BIT_MASK } from "@umm/kernel-core";
 import type { DmaPort } from "@umm/mm-core";
 import type { Machine } from "@umm/soc";
 import {
@@ -27,6 +27,7 @@ import {
   vb2BufferDone,
   vb2DmaContigMemops,
   vb2DmaContigPlaneDmaAddr,
+  vb2DmaContigSetMaxSegSize,
   vb2PlaneSize,
   vb2QueueInit,
   vb2SetPlanePayload,
@@ -52,6 +53,9 @@ export const CAPTURE_HEIGHT = 32;
 export function captureInit(machine: Machine, devName: string): FuzzCapture {
   const kernel = machine.kernel;
   const dev = machine.devices.get(devName)!;
+  // as every vb2-dma-contig driver behind an IOMMU does: one IOVA range per imported buffer,
+  // however many physical chunks it has (the ARM IOMMU code maps each max-seg-size chunk apart)
+  vb2DmaContigSetMaxSegSize(dev, DMA_BIT_MASK(32));
   const active: Vb2Buffer[] = [];
   const queue = vb2QueueInit(kernel, {
     type: V4L2_BUF_TYPE_VIDEO_CAPTURE,

@@ -31,6 +31,7 @@ import {
 import {
   armIommuAttachDevice,
   DMA_BIDIRECTIONAL,
+  DMA_MAPPING_ERROR,
   DMA_TO_DEVICE,
   dmaAllocCoherent,
   dmaFreeCoherent,
@@ -116,6 +117,9 @@ import {
   VIDIOC_TRY_FMT,
   v4l2Buffer,
 } from "@umm/v4l2-videobuf";
+import { FIELD_ENTRIES } from "./catalogue-fields.js";
+import { genericIoctlEntries } from "./catalogue-ioctls.js";
+import { KERNEL_ENTRIES } from "./catalogue-kernel.js";
 import { captureState, diffStates, type StateDiff } from "./snapshot.js";
 import type { Testbed } from "./testbed.js";
 
@@ -139,7 +143,19 @@ export interface BadInput {
   readonly cls: BadClass;
   /** the bad argument, in words */
   readonly what: string;
-  readonly errno: ErrnoName;
+  /**
+   * What the call must do: throw this errno; "sentinel": return the API's failure value (null,
+   * false, 0, DMA_MAPPING_ERROR) where the kernel has one; "accepted": return normally (the
+   * kernel ignores the argument, or only WARNs); "KernelBug": the kernel's BUG. In every case
+   * nothing may change.
+   */
+  readonly errno: ErrnoName | "accepted" | "sentinel" | "KernelBug";
+  /**
+   * "canonical": compare canonical snapshots — for an allocation that fails part way and gives
+   * back what it took: the pages return, but the free lists' order differs and pageblocks it
+   * stole for its migrate type stay stolen (steal_suitable_fallback), as in the kernel
+   */
+  readonly compare?: "canonical";
   readonly call: (tb: Testbed) => unknown;
 }
 
@@ -169,8 +185,8 @@ const reqbufs = (o: Record<string, number> = {}) => ({
 });
 const ump = (tb: Testbed, p: "a" | "b" = "a") => umpDeviceFd(tb[p]);
 
-/** The catalogue. */
-export const CATALOGUE: readonly BadInput[] = [
+/** The hand-written entries: argument fields, states, handles, kernel entry points. */
+const HAND: readonly BadInput[] = [
   // ---- process system calls (kernel-process) ----
   {
     api: "open",
@@ -1890,6 +1906,14 @@ export const CATALOGUE: readonly BadInput[] = [
   },
 ];
 
+/** The catalogue: the hand-written entries, then those generated for every ioctl. */
+export const CATALOGUE: readonly BadInput[] = [
+  ...HAND,
+  ...FIELD_ENTRIES,
+  ...KERNEL_ENTRIES,
+  ...genericIoctlEntries(),
+];
+
 /** What one catalogue entry did. */
 export interface CatalogueResult {
   readonly entry: BadInput;
@@ -1903,19 +1927,34 @@ export interface CatalogueResult {
 /** Runs every entry on `tb` (see the module comment); the testbed's state carries over (it must not change). */
 export function runCatalogue(tb: Testbed, entries: readonly BadInput[] = CATALOGUE): CatalogueResult[] {
   const out: CatalogueResult[] = [];
-  let before = captureState(tb.machine);
+  const snap = () => captureState(tb.machine, { extra: tb.extra });
+  const canon = () => captureState(tb.machine, { mode: "canonical", extra: tb.extra });
+  let before = snap();
   const basePfn = tb.machine.mm.frames.basePfn;
   for (const entry of entries) {
+    const beforeCanon = entry.compare === "canonical" ? canon() : null;
     let got: string;
+    let sentinel = false;
     try {
       const r = entry.call(tb);
+      sentinel = r === null || r === false || r === 0 || r === DMA_MAPPING_ERROR;
       got = `returned ${typeof r === "object" && r !== null ? r.constructor.name : String(r)}`;
     } catch (e) {
       got = isKernelError(e) ? e.errno : `threw ${(e as Error).name}: ${(e as Error).message}`;
     }
-    const after = captureState(tb.machine);
-    const diffs = diffStates(before, after, basePfn);
-    out.push({ entry, got, diffs, ok: got === entry.errno && diffs.length === 0 });
+    const after = snap();
+    const diffs = beforeCanon
+      ? diffStates(beforeCanon, canon(), basePfn)
+      : diffStates(before, after, basePfn);
+    const want =
+      entry.errno === "accepted"
+        ? got.startsWith("returned ")
+        : entry.errno === "sentinel"
+          ? sentinel
+          : entry.errno === "KernelBug"
+            ? got.startsWith("threw KernelBug")
+            : got === entry.errno;
+    out.push({ entry, got, diffs, ok: want && diffs.length === 0 });
     before = after;
   }
   return out;

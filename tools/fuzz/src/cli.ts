@@ -14,6 +14,7 @@ import { EXYNOS4210_BOARD, S5PV210_BOARD } from "@umm/soc";
 import { runFaultCampaign } from "./faults.js";
 import { type FuzzResult, fuzzSequences } from "./fuzz.js";
 import { runIsolation } from "./isolation.js";
+import { runOpFaults } from "./op-faults.js";
 import { runReclamation } from "./reclaim.js";
 import { bootTestbed } from "./testbed.js";
 
@@ -23,6 +24,7 @@ interface Args {
   jobs: number;
   maxCommands: number;
   path: string | undefined;
+  replayPath: string | undefined;
   worker: boolean;
   isolation: number;
   faults: boolean;
@@ -30,14 +32,16 @@ interface Args {
 }
 
 const USAGE = `usage: pnpm fuzz [--sequences N] [--seed S] [--jobs J] [--max-commands C] [--path P]
-                 [--isolation N] [--faults] [--kills N]
+                 [--replay-path R] [--isolation N] [--faults] [--kills N]
   --sequences N     random command sequences to run (default 1000; 0: none)
   --seed S          fast-check seed (default: from the clock; printed)
   --jobs J          worker processes (default: CPUs, at most 4); worker i uses seed S+i
-  --max-commands C  commands per sequence at most (default 40)
+  --max-commands C  commands per sequence at most (default 100)
   --path P          replay the failure fast-check printed (with its seed, --jobs 1)
+  --replay-path R   ... and the commands' replayPath="R" from the counterexample
   --isolation N     also N isolation attempts by an unprivileged process
-  --faults          also the fault-injection campaign: every call of every site, both boards
+  --faults          also fault injection: every call of every site in the pipeline, both
+                    boards; and every allocation call of each allocating operation
   --kills N         also N random kills of a pipeline process per board`;
 
 function parse(argv: readonly string[]): Args {
@@ -45,8 +49,9 @@ function parse(argv: readonly string[]): Args {
     sequences: 1000,
     seed: Date.now() % 2 ** 31,
     jobs: Math.min(4, availableParallelism()),
-    maxCommands: 40,
+    maxCommands: 100,
     path: undefined,
+    replayPath: undefined,
     worker: false,
     isolation: 0,
     faults: false,
@@ -70,6 +75,7 @@ function parse(argv: readonly string[]): Args {
     else if (k === "--jobs" || k === "-j") a.jobs = Math.max(1, int());
     else if (k === "--max-commands") a.maxCommands = Math.max(1, int());
     else if (k === "--path") a.path = v();
+    else if (k === "--replay-path") a.replayPath = v();
     else if (k === "--worker") a.worker = true;
     else if (k === "--isolation") a.isolation = int();
     else if (k === "--faults") a.faults = true;
@@ -94,6 +100,7 @@ function worker(a: Args): void {
     seed: a.seed,
     maxCommands: a.maxCommands,
     ...(a.path ? { path: a.path } : {}),
+    ...(a.replayPath ? { replayPath: a.replayPath } : {}),
     onSequence: (done) => {
       if (done % every === 0) process.stdout.write(`${JSON.stringify({ progress: done })}\n`);
     },
@@ -118,6 +125,7 @@ function runWorker(
       String(a.maxCommands),
     ];
     if (a.path) args.push("--path", a.path);
+    if (a.replayPath) args.push("--replay-path", a.replayPath);
     const child = fork(fileURLToPath(import.meta.url), args, { stdio: ["ignore", "pipe", "inherit", "ipc"] });
     let buf = "";
     let result: FuzzResult | null = null;
@@ -177,6 +185,8 @@ function isolation(a: Args): number {
 
 async function faults(): Promise<number> {
   let bad = 0;
+  const bySite = new Map<string, number>();
+  const count = (site: string, n: number) => bySite.set(site, (bySite.get(site) ?? 0) + n);
   for (const board of [EXYNOS4210_BOARD, S5PV210_BOARD]) {
     const t0 = performance.now();
     const r = await runFaultCampaign({ board, seed: 1 });
@@ -184,6 +194,7 @@ async function faults(): Promise<number> {
       `\nfault injection on ${r.board}: ${r.runs} runs, ${r.injected} faults injected, ${r.leaks} leaks, ${r.bad} bad, ${fmtMs(performance.now() - t0)}`,
     );
     for (const s of r.sites) {
+      count(s.site, s.injected);
       const errs = Object.values(s.errors).reduce((x, y) => x + y, 0);
       console.log(
         `  ${s.site.padEnd(8)} ${String(s.calls).padStart(4)} calls, ${String(s.injected).padStart(4)} injected: ${s.complete} complete, ${s.degraded} degraded, ${errs} clean errors, ${s.leaks.length} leaks`,
@@ -192,6 +203,31 @@ async function faults(): Promise<number> {
     }
     bad += r.leaks + r.bad;
   }
+  const t0 = performance.now();
+  const tb = bootTestbed(1);
+  const ops = runOpFaults(tb);
+  const leaks = tb.teardown();
+  const injected = ops.reduce((n, o) => n + o.injected, 0);
+  const failures = ops.flatMap((o) => o.failures);
+  console.log(
+    `\nfault injection per operation (exynos4210 testbed): ${ops.reduce((n, o) => n + o.runs, 0)} runs, ${injected} faults injected, ${failures.length} failures, ${fmtMs(performance.now() - t0)}`,
+  );
+  for (const o of ops) {
+    const sites = Object.entries(o.calls)
+      .filter(([, n]) => n > 0)
+      .map(([site, n]) => `${site} ${n}`)
+      .join(", ");
+    const ends = Object.entries(o.outcomes)
+      .map(([k, n]) => `${k} ${n}`)
+      .join(", ");
+    console.log(`  ${o.op.padEnd(62)} calls: ${sites.padEnd(28)} → ${ends}`);
+  }
+  for (const f of [...failures, ...leaks]) console.log(`  FAILURE ${f}`);
+  bad += failures.length + leaks.length;
+  for (const o of ops) for (const [site, n] of Object.entries(o.injectedBySite)) count(site, n);
+  console.log(
+    `\nfaults injected in all, by site: ${[...bySite].map(([site, n]) => `${site} ${n}`).join(", ")} (total ${[...bySite.values()].reduce((x, y) => x + y, 0)})`,
+  );
   return bad > 0 ? 1 : 0;
 }
 
@@ -202,6 +238,10 @@ async function kills(a: Args): Promise<number> {
     const r = await runReclamation({ board, runs: a.kills, seed: a.seed });
     console.log(
       `\nreclamation on ${r.board}: ${r.runs} kills (camera ${r.kills.camera}, compositor ${r.kills.compositor}), ${r.failures.length} failures, ${fmtMs(performance.now() - t0)}`,
+    );
+    const g = r.reclaimed;
+    console.log(
+      `  given back at the kills: ${(g.cmaUsed / 1024).toFixed(0)} KiB CMA, ${g.iovaPages} IOVA pages, ${g.ptePages} page-table entries, ${g.files} files, ${g.dmabufs} dma-bufs`,
     );
     for (const [k, n] of Object.entries(r.survivors)) console.log(`  survivor: ${k.padEnd(36)} ${n}`);
     for (const f of r.failures) console.log(`  FAILURE ${f}`);
@@ -251,6 +291,15 @@ async function sequences(a: Args): Promise<number> {
       .map(([k, n]) => `${k} ${n}`)
       .join(", ")})`,
   );
+  const outcomes = new Map<string, number>();
+  for (const r of results)
+    for (const [k, n] of Object.entries(r.outcomes)) outcomes.set(k, (outcomes.get(k) ?? 0) + n);
+  console.log(
+    `call outcomes     ${[...outcomes]
+      .sort((x, y) => (x[0] < y[0] ? -1 : 1))
+      .map(([k, n]) => `${k} ${n}`)
+      .join(", ")}`,
+  );
   console.log(`machines booted   ${boots}`);
   console.log(`leaks at shutdown ${leaks.length}${leaks.length ? `:\n  ${leaks.join("\n  ")}` : ""}`);
   console.log(`time              ${fmtMs(ms)}`);
@@ -258,7 +307,12 @@ async function sequences(a: Args): Promise<number> {
   for (const { r, seed } of failed) {
     console.log(`\nFAILURE (worker seed ${seed}):\n${r.failure}`);
     const path = /path: "([^"]+)"/.exec(r.failure ?? "")?.[1];
-    if (path) console.log(`\nreplay: pnpm fuzz --seed ${seed} --sequences ${a.sequences} --path ${path}`);
+    const replay = /replayPath="([^"]+)"/.exec(r.failure ?? "")?.[1];
+    if (path) {
+      console.log(
+        `\nreplay: pnpm fuzz --seed ${seed} --max-commands ${a.maxCommands} --path ${path}${replay ? ` --replay-path '${replay}'` : ""}`,
+      );
+    }
   }
   return failed.length > 0 || leaks.length > 0 ? 1 : 0;
 }

@@ -6,9 +6,10 @@
  *
  * The users are legitimate: CPU access to dma-bufs is bracketed by DMA_BUF_IOCTL_SYNC, cached
  * UMP buffers are flushed around CPU access, devices reach buffers only through mapped
- * attachments. So every byte read must be the last byte written, and any coherency hazard is
- * the stack's fault. The illegitimate attempts (`Probe`, `DevStray`, denied UMP imports) must be
- * refused, and leave everything as it was.
+ * attachments or the capture queue's imports. So every byte read must be the last byte written,
+ * and any coherency hazard is the stack's fault. The illegitimate attempts (`Probe`, `DevStray`,
+ * denied UMP imports and exports, V4L2 calls from a file that does not own the queue or in the
+ * wrong state) must be refused with the errno the model predicts, and leave everything as it was.
  *
  * @module
  */
@@ -31,7 +32,7 @@ import {
 } from "@umm/dma-buf";
 import { DMA_BIDIRECTIONAL } from "@umm/dma-mapping-arm";
 import { isKernelError, PAGE_SIZE } from "@umm/kernel-core";
-import { O_CLOEXEC, O_RDONLY, O_RDWR } from "@umm/kernel-process";
+import { O_CLOEXEC, O_NONBLOCK, O_RDONLY, O_RDWR } from "@umm/kernel-process";
 import { MAP_SHARED, PROT_READ, PROT_WRITE } from "@umm/mm-core";
 import { IOCTL_PMM_ALLOC, PMM_MAGIC, PMM_MEM_GENERAL, PMM_NO_CACHE, pmmItems } from "@umm/pmm";
 import {
@@ -55,10 +56,32 @@ import {
   umpSizeGet,
   umpWrite,
 } from "@umm/ump";
+import {
+  V4L2_BUF_TYPE_VIDEO_CAPTURE,
+  V4L2_MEMORY_DMABUF,
+  type Vb2Buffer,
+  type Vb2DcBuf,
+  VIDIOC_DQBUF,
+  VIDIOC_QBUF,
+  VIDIOC_REQBUFS,
+  VIDIOC_STREAMOFF,
+  VIDIOC_STREAMON,
+  v4l2Buffer,
+  vb2DmaContigPlaneDmaAddr,
+} from "@umm/v4l2-videobuf";
 import fc from "fast-check";
+import { captureFrame } from "./capture.js";
 import { checkStep, InvariantError } from "./invariants.js";
 import { type MBuf, type MBufKind, type MChan, Model, type MProc, type MStore } from "./model.js";
-import { FUZZ_DEVICES, IOVA_WINDOW, pattern, type Real, spawnSlot } from "./session.js";
+import {
+  CAPTURE_DEVICE,
+  DOMAIN_DEVICES,
+  FUZZ_DEVICES,
+  IOVA_WINDOW,
+  pattern,
+  type Real,
+  spawnSlot,
+} from "./session.js";
 
 type Cmd = fc.Command<Model, Real>;
 
@@ -103,14 +126,18 @@ type Target =
   | { kind: "map"; buf: MBuf; va: number; len: number }
   | { kind: "ump"; buf: MBuf; h: UmpHandle; va: number; len: number };
 
-function targets(p: MProc): Target[] {
+function targets(model: Readonly<Model>, p: MProc): Target[] {
   // a legitimate user brackets CPU access to a dma-buf with DMA_BUF_IOCTL_SYNC, which needs an fd
   const held = new Set(bufFds(p).map(([, b]) => b));
   return [
     ...p.maps
       .filter((m) => !m.buf.dmabuf || held.has(m.buf))
       .map((m): Target => ({ kind: "map", buf: m.buf, va: m.va, len: m.len })),
-    ...p.handles.map((h): Target => ({ kind: "ump", buf: h.buf, h: h.h, va: h.va, len: h.buf.store.size })),
+    // ...and a cached UMP buffer with ump_cpu_msync_now, which a uid whose access was revoked
+    // may no longer do (UMP_IOC_MSYNC checks it): its stores could stay in the cache
+    ...p.handles
+      .filter((h) => !h.buf.store.cached || model.umpMayImport(h.buf, p.uid))
+      .map((h): Target => ({ kind: "ump", buf: h.buf, h: h.h, va: h.va, len: h.buf.store.size })),
   ];
 }
 
@@ -151,6 +178,14 @@ function liveBytes(model: Model, real: Real, extraPfns: readonly number[] = []):
 
 /** Commands run, by name (the runner reports them). */
 export const commandCounts = new Map<string, number>();
+
+/** Outcomes of the calls commands made, "<call> <errno or ok>" (the runner reports them). */
+export const outcomeCounts = new Map<string, number>();
+
+/** Counts one outcome. */
+export function tally(what: string): void {
+  outcomeCounts.set(what, (outcomeCounts.get(what) ?? 0) + 1);
+}
 
 abstract class Base implements Cmd {
   abstract check(m: Readonly<Model>): boolean;
@@ -414,7 +449,7 @@ class CpuWrite extends Base {
   }
   ok(m: Readonly<Model>, p: MProc): boolean {
     void m;
-    return targets(p).length > 0;
+    return targets(m, p).length > 0;
   }
   check(m: Readonly<Model>) {
     return chooseProc(m, this) !== null;
@@ -425,7 +460,7 @@ class CpuWrite extends Base {
   exec(m: Model, _r: Real) {
     const p = chooseProc(m, this)!;
     this.note(`pid ${p.proc!.pid}`);
-    const t = pick(targets(p), this.tIdx);
+    const t = pick(targets(m, p), this.tIdx);
     const off = this.offset % t.len;
     const len = Math.max(1, Math.min(this.len, t.len - off));
     const bytes = pattern(len, this.seed);
@@ -463,7 +498,7 @@ class CpuRead extends Base {
   }
   ok(m: Readonly<Model>, p: MProc): boolean {
     void m;
-    return targets(p).length > 0;
+    return targets(m, p).length > 0;
   }
   check(m: Readonly<Model>) {
     return chooseProc(m, this) !== null;
@@ -474,7 +509,7 @@ class CpuRead extends Base {
   exec(m: Model, _r: Real) {
     const p = chooseProc(m, this)!;
     this.note(`pid ${p.proc!.pid}`);
-    const t = pick(targets(p), this.tIdx);
+    const t = pick(targets(m, p), this.tIdx);
     const off = this.offset % t.len;
     const len = Math.max(1, Math.min(this.len, t.len - off));
     let got: Uint8Array;
@@ -655,7 +690,7 @@ class Close extends Base {
   }
   closable(p: MProc): number[] {
     return [...p.fds]
-      .filter(([, f]) => f.kind === "buf" || f.kind === "sock")
+      .filter(([, f]) => f.kind === "buf" || f.kind === "sock" || f.kind === "video")
       .map(([fd]) => fd)
       .sort((a, b) => a - b);
   }
@@ -674,6 +709,8 @@ class Close extends Base {
     this.note(`pid ${p.proc!.pid}`);
     const fd = pick(this.closable(p), this.fdIdx);
     const what = p.fds.get(fd)!;
+    // the owner's last close releases the capture queue (vb2_fop_release)
+    if (what.kind === "video" && ownsQueue(m, p, fd)) releaseVideo(m);
     p.proc!.close(fd);
     p.fds.delete(fd);
     if (what.kind === "sock") {
@@ -812,6 +849,14 @@ class UmpExport extends Base {
     this.note(`pid ${p.proc!.pid}`);
     const { buf: parent, h } = pick(p.handles, this.hIdx);
     const fd = umpDmaBufExport(h);
+    // the export goes by secure ID: a holder whose access was revoked since is refused (EPERM)
+    const may = m.umpMayImport(parent, p.uid);
+    expectThat(fd >= 0 === may, WHO_SEES, () =>
+      may
+        ? `uid ${p.uid} may export UMP buffer #${parent.id} but was refused`
+        : `uid ${p.uid} exported UMP buffer #${parent.id} after its access was revoked`,
+    );
+    if (fd < 0) return;
     const file = p.proc!.fds.get(fd)!;
     const buf: MBuf = {
       id: m.nextId(),
@@ -904,7 +949,12 @@ export function detachOne(m: Model, a: Model["atts"][number]): void {
   dmaBufDetach(a.dmabuf, a.att);
   dmaBufPut(a.dmabuf);
   m.atts.splice(m.atts.indexOf(a), 1);
-  for (const s of a.segs) m.ghosts.push({ dev: a.dev, iova: s.iova, len: s.len });
+  for (const s of a.segs) ghost(m, a.dev, s.iova, s.len);
+}
+
+/** Remembers D.V a device could reach and must not any more (the last 32 ranges). */
+function ghost(m: Model, dev: string, iova: number, len: number): void {
+  m.ghosts.push({ dev, iova, len });
   if (m.ghosts.length > 32) m.ghosts.shift();
 }
 
@@ -987,26 +1037,23 @@ class DevStray extends Base {
     return true;
   }
   describe() {
-    return `DevStray(${pick(FUZZ_DEVICES, this.devIdx)}, ${["ghost", "past-end", "anywhere"][this.how % 3]}, ${this.param}, ${this.write ? "write" : "read"})`;
+    return `DevStray(${pick(DOMAIN_DEVICES, this.devIdx)}, ${["ghost", "past-end", "anywhere"][this.how % 3]}, ${this.param}, ${this.write ? "write" : "read"})`;
   }
   mapped(m: Model, dev: string, iova: number): boolean {
-    for (const a of m.atts) {
-      if (a.dev !== dev) continue;
-      for (const s of a.segs) if (iova >= s.iova && iova < s.iova + s.len) return true;
-    }
+    for (const s of m.deviceRanges(dev)) if (iova >= s.iova && iova < s.iova + s.len) return true;
     return false;
   }
   exec(m: Model, r: Real) {
-    const dev = pick(FUZZ_DEVICES, this.devIdx);
+    const dev = pick(DOMAIN_DEVICES, this.devIdx);
     let iova: number;
     const how = this.how % 3;
     const ghosts = m.ghosts.filter((g) => g.dev === dev);
-    const live = m.atts.filter((a) => a.dev === dev);
+    const live = m.deviceRanges(dev);
     if (how === 0 && ghosts.length > 0) {
       const g = pick(ghosts, this.param);
       iova = g.iova + ((this.param * 97) % g.len);
     } else if (how === 1 && live.length > 0) {
-      const s = pick(live, this.param).segs.at(-1)!;
+      const s = pick(live, this.param);
       iova = s.iova + s.len + (this.param % PAGE_SIZE);
     } else {
       const span = IOVA_WINDOW.end - IOVA_WINDOW.start;
@@ -1101,6 +1148,354 @@ class Probe extends Base {
   }
 }
 
+// ---- V4L2: queue and dequeue (the capture device imports dma-bufs) ---------------------------
+
+/** The process's fds of the capture node, in fd order. */
+function videoFds(p: MProc): number[] {
+  return [...p.fds]
+    .filter(([, f]) => f.kind === "video")
+    .map(([fd]) => fd)
+    .sort((a, b) => a - b);
+}
+
+/** The capture queue goes (REQBUFS, its owner's close or exit): its slots' D.V become ghosts. */
+function releaseVideo(m: Model): void {
+  for (const sl of m.video.slots) for (const s of sl.segs) ghost(m, CAPTURE_DEVICE, s.iova, s.len);
+  m.releaseVideo();
+}
+
+/** The D.V segments of the dma-buf a capture buffer imported. */
+function slotSegments(vb: Vb2Buffer): { iova: number; len: number }[] {
+  const priv = vb.planes[0]!.memPriv as Vb2DcBuf;
+  return priv.dmaSgt!.dmaSegments().map((s) => ({ iova: s.dmaAddress, len: s.dmaLength }));
+}
+
+/** Is `fd` of `p` the file that owns the capture queue? */
+function ownsQueue(m: Readonly<Model>, p: MProc, fd: number): boolean {
+  const o = m.video.owner;
+  return o !== null && o.p === p && o.pid === p.proc!.pid && o.fd === fd;
+}
+
+/** The errno a queue operation by a file that does not own the queue gets, or null. */
+function notOwner(m: Readonly<Model>, p: MProc, fd: number): "EBUSY" | null {
+  return m.video.owner !== null && !ownsQueue(m, p, fd) ? "EBUSY" : null;
+}
+
+/** Does `p` hold the file that owns the capture queue? */
+function isOwner(m: Readonly<Model>, p: MProc): boolean {
+  const o = m.video.owner;
+  return o !== null && o.p === p && o.pid === p.proc!.pid;
+}
+
+/**
+ * A V4L2 command on one of a process's capture-node fds. An aimed one (`wild` false) acts for
+ * the queue's owner, the way an application drives its own queue; a wild one picks any process
+ * and any of its capture fds, so that other files' calls (EBUSY) and calls in the wrong state
+ * run too.
+ */
+abstract class VideoCmd extends Base {
+  readonly slot: number;
+  readonly vIdx: number;
+  readonly wild: boolean;
+  constructor(slot: number, vIdx: number, wild: boolean) {
+    super();
+    this.slot = slot;
+    this.vIdx = vIdx;
+    this.wild = wild;
+  }
+  /** what an aimed command needs besides an owner */
+  aimed(_m: Readonly<Model>, _p: MProc): boolean {
+    return true;
+  }
+  ok(m: Readonly<Model>, p: MProc): boolean {
+    return this.wild ? videoFds(p).length > 0 : isOwner(m, p) && this.aimed(m, p);
+  }
+  check(m: Readonly<Model>) {
+    return chooseProc(m, this) !== null;
+  }
+  /** The process and its capture-node fd this command acts on. */
+  target(m: Model): [MProc, number] {
+    const p = chooseProc(m, this)!;
+    const fd = this.wild ? pick(videoFds(p), this.vIdx) : m.video.owner!.fd;
+    this.note(`pid ${p.proc!.pid}, fd ${fd}`);
+    return [p, fd];
+  }
+  /** Runs the ioctl, checking its errno against the model's. */
+  expectErrno(what: string, want: string | null, fn: () => unknown): void {
+    const got = errnoOf(fn);
+    tally(`${what} ${got ?? "ok"}`);
+    expectThat(
+      got === want,
+      REFS,
+      () => `${what}: ${got ?? "success"}, the model expects ${want ?? "success"}`,
+    );
+  }
+  tag(): string {
+    return this.wild ? `proc#${this.slot}, video#${this.vIdx}` : "owner";
+  }
+}
+
+/** Opens the capture node (non-blocking, so that DQBUF with nothing done answers EAGAIN). */
+function openVideo(p: MProc, r: Real): number {
+  const fd = p.proc!.open(r.fm.cap.vdev.path, O_RDWR | O_NONBLOCK);
+  p.fds.set(fd, { kind: "video" });
+  return fd;
+}
+
+class VideoOpen extends Base {
+  readonly slot: number;
+  constructor(slot: number) {
+    super();
+    this.slot = slot;
+  }
+  ok(_m: Readonly<Model>, p: MProc): boolean {
+    return videoFds(p).length < 2;
+  }
+  check(m: Readonly<Model>) {
+    return chooseProc(m, this) !== null;
+  }
+  describe() {
+    return `VideoOpen(proc#${this.slot})`;
+  }
+  exec(m: Model, r: Real) {
+    const p = chooseProc(m, this)!;
+    const fd = openVideo(p, r);
+    this.note(`pid ${p.proc!.pid}, fd ${fd}`);
+  }
+}
+
+/**
+ * REQBUFS(DMABUF, count). Aimed: a process without a capture fd opens one first and takes an
+ * unowned queue (or the owner re-sizes its own); wild: any process's capture fd.
+ */
+class Reqbufs extends VideoCmd {
+  readonly count: number;
+  constructor(slot: number, vIdx: number, wild: boolean, count: number) {
+    super(slot, vIdx, wild);
+    this.count = count;
+  }
+  override ok(m: Readonly<Model>, p: MProc): boolean {
+    return this.wild ? videoFds(p).length > 0 : m.video.owner === null;
+  }
+  describe() {
+    return `Reqbufs(${this.tag()}, DMABUF, count ${this.count})`;
+  }
+  exec(m: Model, r: Real) {
+    let p: MProc;
+    let fd: number;
+    if (!this.wild && m.video.owner === null) {
+      p = chooseProc(m, this)!;
+      fd = videoFds(p)[0] ?? openVideo(p, r);
+      this.note(`pid ${p.proc!.pid}, fd ${fd}`);
+    } else [p, fd] = this.target(m);
+    const v = m.video;
+    const req = {
+      count: this.count,
+      type: V4L2_BUF_TYPE_VIDEO_CAPTURE,
+      memory: V4L2_MEMORY_DMABUF,
+      capabilities: 0,
+      flags: 0,
+    };
+    // vb2_ioctl_reqbufs: another file's queue is busy; vb2_core_reqbufs: not while streaming
+    const want = notOwner(m, p, fd) ?? (v.streaming ? "EBUSY" : null);
+    this.expectErrno("REQBUFS", want, () => p.proc!.ioctl(fd, VIDIOC_REQBUFS, req));
+    if (want) return;
+    expectThat(req.count === this.count, REFS, () => `REQBUFS(${this.count}) granted ${req.count} buffers`);
+    // every buffer (and the dma-buf each held) goes; `count` new empty ones come
+    releaseVideo(m);
+    if (this.count > 0) {
+      v.owner = { p, pid: p.proc!.pid, fd };
+      v.slots = Array.from({ length: this.count }, () => ({
+        buf: null,
+        segs: [],
+        state: "dequeued" as const,
+      }));
+    }
+  }
+}
+
+/**
+ * QBUF(DMABUF) of one of the process's buffer fds. Aimed: the owner queues a dma-buf into a
+ * dequeued slot; wild: any capture fd, any slot (one past the end too), any buffer fd.
+ */
+class Qbuf extends VideoCmd {
+  readonly index: number;
+  readonly fdIdx: number;
+  constructor(slot: number, vIdx: number, wild: boolean, index: number, fdIdx: number) {
+    super(slot, vIdx, wild);
+    this.index = index;
+    this.fdIdx = fdIdx;
+  }
+  override aimed(m: Readonly<Model>, p: MProc): boolean {
+    return m.video.slots.some((s) => s.state === "dequeued") && bufFds(p, isDmabuf).length > 0;
+  }
+  override ok(m: Readonly<Model>, p: MProc): boolean {
+    return super.ok(m, p) && bufFds(p).length > 0;
+  }
+  describe() {
+    return `Qbuf(${this.tag()}, index#${this.index}, fd#${this.fdIdx})`;
+  }
+  exec(m: Model, r: Real) {
+    const [p, fd] = this.target(m);
+    const v = m.video;
+    let index: number;
+    let bfd: number;
+    let buf: MBuf;
+    if (this.wild) {
+      index = this.index % (v.slots.length + 1);
+      [bfd, buf] = pick(bufFds(p), this.fdIdx);
+    } else {
+      const free = v.slots.flatMap((s, i) => (s.state === "dequeued" ? [i] : []));
+      index = pick(free, this.index);
+      [bfd, buf] = pick(bufFds(p, isDmabuf), this.fdIdx);
+    }
+    const slot = v.slots[index];
+    const b = v4l2Buffer({
+      index,
+      type: V4L2_BUF_TYPE_VIDEO_CAPTURE,
+      memory: V4L2_MEMORY_DMABUF,
+      m: { fd: bfd },
+    });
+    // not a dma-buf: vb2's dma_buf_get fails (EINVAL); a queued or done slot: EINVAL
+    const want = notOwner(m, p, fd) ?? (slot?.state !== "dequeued" || !buf.dmabuf ? "EINVAL" : null);
+    this.note(`index ${index}, buffer #${buf.id}`);
+    this.expectErrno("QBUF", want, () => p.proc!.ioctl(fd, VIDIOC_QBUF, b));
+    if (want) return;
+    const vb = r.fm.cap.queue.bufs[index]!;
+    // the same dma-buf again keeps its attachment; another one is attached and mapped anew
+    if (slot!.buf !== buf) {
+      for (const s of slot!.segs) ghost(m, CAPTURE_DEVICE, s.iova, s.len);
+      slot!.segs = slotSegments(vb);
+      // mapped DMA_FROM_DEVICE: the CPU gives the memory to the device, whose writes are what
+      // counts from now on. On ARM the map invalidates the CPU's lines without writing them back
+      // (a heap buffer with no attachment yet was never cleaned by DMA_BUF_IOCTL_SYNC), so what
+      // the CPU wrote before is forfeit until the device writes.
+      buf.store.known.fill(0);
+    }
+    expectThat(
+      vb2DmaContigPlaneDmaAddr(vb, 0) === slot!.segs[0]?.iova,
+      DEVICE,
+      () => `buffer ${index} moved in D.V while it kept its dma-buf`,
+    );
+    const total = slot!.segs.reduce((n, s) => n + s.len, 0);
+    expectThat(
+      total === buf.dmabuf!.size,
+      DEVICE,
+      () => `${CAPTURE_DEVICE} got ${total} bytes of D.V for buffer #${buf.id}`,
+    );
+    slot!.buf = buf;
+    slot!.state = "queued";
+    v.queued.push(index);
+  }
+}
+
+class Streamon extends VideoCmd {
+  readonly on: boolean;
+  constructor(slot: number, vIdx: number, wild: boolean, on: boolean) {
+    super(slot, vIdx, wild);
+    this.on = on;
+  }
+  describe() {
+    return `${this.on ? "Streamon" : "Streamoff"}(${this.tag()})`;
+  }
+  exec(m: Model, _r: Real) {
+    const [p, fd] = this.target(m);
+    const v = m.video;
+    if (this.on) {
+      // vb2_core_streamon: already streaming is success; no buffers is EINVAL
+      const want = notOwner(m, p, fd) ?? (!v.streaming && v.slots.length === 0 ? "EINVAL" : null);
+      this.expectErrno("STREAMON", want, () =>
+        p.proc!.ioctl(fd, VIDIOC_STREAMON, V4L2_BUF_TYPE_VIDEO_CAPTURE),
+      );
+      if (!want) v.streaming = true;
+      return;
+    }
+    // vb2_core_streamoff: cancels everything, streaming or not; the slots keep their dma-bufs
+    const want = notOwner(m, p, fd);
+    this.expectErrno("STREAMOFF", want, () =>
+      p.proc!.ioctl(fd, VIDIOC_STREAMOFF, V4L2_BUF_TYPE_VIDEO_CAPTURE),
+    );
+    if (want) return;
+    v.streaming = false;
+    v.queued.length = 0;
+    v.done.length = 0;
+    for (const s of v.slots) s.state = "dequeued";
+  }
+}
+
+class Dqbuf extends VideoCmd {
+  override aimed(m: Readonly<Model>, _p: MProc): boolean {
+    return m.video.streaming;
+  }
+  describe() {
+    return `Dqbuf(${this.tag()})`;
+  }
+  exec(m: Model, _r: Real) {
+    const [p, fd] = this.target(m);
+    const v = m.video;
+    const b = v4l2Buffer({ type: V4L2_BUF_TYPE_VIDEO_CAPTURE, memory: V4L2_MEMORY_DMABUF });
+    // __vb2_wait_for_done_vb: not streaming is EINVAL; nothing done and O_NONBLOCK is EAGAIN
+    const want = notOwner(m, p, fd) ?? (!v.streaming ? "EINVAL" : v.done.length === 0 ? "EAGAIN" : null);
+    this.expectErrno("DQBUF", want, () => p.proc!.ioctl(fd, VIDIOC_DQBUF, b));
+    if (want) return;
+    const index = v.done.shift()!;
+    expectThat(
+      b.index === index,
+      REFS,
+      () => `DQBUF returned buffer ${b.index}, the oldest done is ${index}`,
+    );
+    v.slots[index]!.state = "dequeued";
+  }
+}
+
+/** The capture hardware fills the oldest buffer it owns, through its SysMMU. */
+class Frame extends Base {
+  readonly seed: number;
+  /** only when a buffer is queued and the queue streams */
+  readonly aimed: boolean;
+  constructor(seed: number, aimed: boolean) {
+    super();
+    this.seed = seed;
+    this.aimed = aimed;
+  }
+  check(m: Readonly<Model>) {
+    return !this.aimed || (m.video.streaming && m.video.queued.length > 0);
+  }
+  describe() {
+    return `Frame(seed ${this.seed}${this.aimed ? "" : ", any time"})`;
+  }
+  exec(m: Model, r: Real) {
+    const v = m.video;
+    const bytes = pattern(61, this.seed);
+    const vb = captureFrame(r.fm.cap, bytes);
+    tally(`frame ${vb ? "filled" : "none queued"}`);
+    if (!v.streaming || v.queued.length === 0) {
+      expectThat(
+        vb === null,
+        DEVICE,
+        () => `the capture device filled buffer ${vb!.index} it was never given`,
+      );
+      return;
+    }
+    const index = v.queued.shift()!;
+    expectThat(
+      vb?.index === index,
+      DEVICE,
+      () => `the capture device filled buffer ${vb?.index}, the oldest queued is ${index}`,
+    );
+    const slot = v.slots[index]!;
+    const store = slot.buf!.store;
+    this.note(`buffer ${index}: #${slot.buf!.id}`);
+    const frame = new Uint8Array(slot.buf!.dmabuf!.size);
+    for (let i = 0; i < frame.length; i += bytes.length)
+      frame.set(bytes.subarray(0, Math.min(bytes.length, frame.length - i)), i);
+    Model.write(store, 0, frame);
+    store.devWrote = true;
+    slot.state = "done";
+    v.done.push(index);
+  }
+}
+
 // ---- processes ----------------------------------------------------------------------------
 
 class Exit extends Base {
@@ -1127,6 +1522,8 @@ class Exit extends Base {
 
 /** A process exits: everything it held is dropped. */
 export function exitSlot(m: Model, p: MProc): void {
+  const o = m.video.owner;
+  if (o && o.p === p && o.pid === p.proc!.pid) releaseVideo(m);
   p.proc!.exit(0);
   p.alive = false;
   for (const c of m.chans) {
@@ -1206,9 +1603,22 @@ export const COMMANDS: fc.Arbitrary<Cmd>[] = [
   fc.tuple(idx, off, len).map(([i, o, l]) => new DevRead(i, o, l)),
   fc.tuple(idx, off, len).map(([i, o, l]) => new DevRead(i, o, l)),
   fc
-    .tuple(fc.nat({ max: 3 }), fc.nat({ max: 2 }), fc.nat(), fc.boolean())
+    .tuple(fc.nat({ max: DOMAIN_DEVICES.length - 1 }), fc.nat({ max: 2 }), fc.nat(), fc.boolean())
     .map(([d, h, p, w]) => new DevStray(d, h, p, w)),
   fc.tuple(slot, fc.nat({ max: 2 }), fc.nat({ max: 1000 })).map(([s, h, p]) => new Probe(s, h, p)),
+  slot.map((s) => new VideoOpen(s)),
+  fc.tuple(slot, idx, fc.integer({ min: 1, max: 4 })).map(([s, v, n]) => new Reqbufs(s, v, false, n)),
+  fc.tuple(slot, idx, fc.nat({ max: 4 })).map(([s, v, n]) => new Reqbufs(s, v, true, n)),
+  fc.tuple(slot, idx, idx, idx).map(([s, v, i, f]) => new Qbuf(s, v, false, i, f)),
+  fc.tuple(slot, idx, idx, idx).map(([s, v, i, f]) => new Qbuf(s, v, false, i, f)),
+  fc.tuple(slot, idx, idx, idx).map(([s, v, i, f]) => new Qbuf(s, v, true, i, f)),
+  fc.tuple(slot, idx, fc.boolean(), fc.boolean()).map(([s, v, w, on]) => new Streamon(s, v, w, on)),
+  fc.tuple(slot, idx).map(([s, v]) => new Streamon(s, v, false, true)),
+  fc.nat({ max: 255 }).map((seed) => new Frame(seed, false)),
+  fc.nat({ max: 255 }).map((seed) => new Frame(seed, true)),
+  fc.nat({ max: 255 }).map((seed) => new Frame(seed, true)),
+  fc.tuple(slot, idx, fc.boolean()).map(([s, v, w]) => new Dqbuf(s, v, w)),
+  fc.tuple(slot, idx).map(([s, v]) => new Dqbuf(s, v, false)),
   slot.map((s) => new Exit(s)),
   slot.map((s) => new Respawn(s)),
   slot.map((s) => new Respawn(s)),
@@ -1235,6 +1645,12 @@ export const Commands = {
   DevRead,
   DevStray,
   Probe,
+  VideoOpen,
+  Reqbufs,
+  Qbuf,
+  Streamon,
+  Dqbuf,
+  Frame,
   Exit,
   Respawn,
 } as const;

@@ -9,10 +9,10 @@
  * @module
  */
 import fc from "fast-check";
-import { COMMANDS, commandCounts, detachOne, exitSlot } from "./commands.js";
+import { COMMANDS, commandCounts, detachOne, exitSlot, outcomeCounts } from "./commands.js";
 import { checkPageOwnership, checkStep, InvariantError } from "./invariants.js";
 import { Model } from "./model.js";
-import { MachinePool, type Real, SLOT_UIDS, spawnSlot } from "./session.js";
+import { CAPTURE_DEVICE, MachinePool, type Real, SLOT_UIDS, spawnSlot } from "./session.js";
 
 /** Options of `fuzzSequences`. */
 export interface FuzzOpts {
@@ -22,7 +22,9 @@ export interface FuzzOpts {
   readonly seed: number;
   /** fast-check replay path of a failure (with its seed) */
   readonly path?: string;
-  /** commands per sequence at most (default 40) */
+  /** the commands' replay path of that failure (`replayPath="..."` in the counterexample) */
+  readonly replayPath?: string;
+  /** commands per sequence at most (default 100) */
   readonly maxCommands?: number;
   /** sequences per booted machine (default 64) */
   readonly rebootEvery?: number;
@@ -38,6 +40,8 @@ export interface FuzzResult {
   readonly commands: number;
   /** per command name */
   readonly byCommand: Readonly<Record<string, number>>;
+  /** outcomes of the calls commands made ("QBUF ok", "DQBUF EAGAIN", "frame filled", ...) */
+  readonly outcomes: Readonly<Record<string, number>>;
   /** machines booted */
   readonly boots: number;
   /** leak reports of machines shut down after clean sequences (must be empty) */
@@ -59,30 +63,34 @@ export function sequenceProperty(
   pool: MachinePool,
   maxCommands: number,
   onSequence?: (done: number) => void,
+  replayPath?: string,
 ) {
   let passed = 0;
   let done = 0;
-  const prop = fc.property(fc.commands(COMMANDS, { maxCommands, size: "max" }), (cmds) => {
-    const fm = pool.acquire();
-    const model = new Model(SLOT_UIDS);
-    const real: Real = { fm, machine: fm.machine };
-    try {
-      for (const p of model.procs) spawnSlot(real, p);
-      fc.modelRun(() => ({ model, real }), cmds);
-      teardown(model);
-      checkStep(model, real, true);
-      checkPageOwnership(fm.machine);
-      const diff = fm.diffFromBaseline();
-      if (diff) throw new InvariantError("everything a sequence held returns", diff);
-    } catch (e) {
-      fm.dirty = true;
-      pool.fresh = true; // shrinking: every run on a fresh machine
-      throw e;
-    } finally {
-      onSequence?.(++done);
-    }
-    passed++;
-  });
+  const prop = fc.property(
+    fc.commands(COMMANDS, { maxCommands, size: "max", ...(replayPath ? { replayPath } : {}) }),
+    (cmds) => {
+      const fm = pool.acquire();
+      const model = new Model(SLOT_UIDS, CAPTURE_DEVICE);
+      const real: Real = { fm, machine: fm.machine };
+      try {
+        for (const p of model.procs) spawnSlot(real, p);
+        fc.modelRun(() => ({ model, real }), cmds);
+        teardown(model);
+        checkStep(model, real, true);
+        checkPageOwnership(fm.machine);
+        const diff = fm.diffFromBaseline();
+        if (diff) throw new InvariantError("everything a sequence held returns", diff);
+      } catch (e) {
+        fm.dirty = true;
+        pool.fresh = true; // shrinking: every run on a fresh machine
+        throw e;
+      } finally {
+        onSequence?.(++done);
+      }
+      passed++;
+    },
+  );
   return { prop, passed: () => passed };
 }
 
@@ -90,13 +98,17 @@ export function sequenceProperty(
 export function fuzzSequences(opts: FuzzOpts): FuzzResult {
   const t0 = performance.now();
   commandCounts.clear();
+  outcomeCounts.clear();
   const pool = new MachinePool({ seed: opts.seed, rebootEvery: opts.rebootEvery ?? 64 });
-  const { prop, passed } = sequenceProperty(pool, opts.maxCommands ?? 40, opts.onSequence);
+  // a replay runs the counterexample as shrinking did: on a fresh machine
+  if (opts.path) pool.fresh = true;
+  const { prop, passed } = sequenceProperty(pool, opts.maxCommands ?? 100, opts.onSequence, opts.replayPath);
   let failure: string | null = null;
   try {
     fc.assert(prop, {
       numRuns: opts.sequences,
       seed: opts.seed,
+      includeErrorInReport: true,
       ...(opts.path ? { path: opts.path } : {}),
     });
   } catch (e) {
@@ -107,6 +119,7 @@ export function fuzzSequences(opts: FuzzOpts): FuzzResult {
     passed: passed(),
     commands: [...commandCounts.values()].reduce((a, b) => a + b, 0),
     byCommand: Object.fromEntries([...commandCounts].sort((a, b) => b[1] - a[1])),
+    outcomes: Object.fromEntries([...outcomeCounts].sort((a, b) => (a[0] < b[0] ? -1 : 1))),
     boots: pool.boots,
     leaks: [...pool.leaks],
     failure,

@@ -1,19 +1,22 @@
 /**
- * The invariants, checked against the machine after every step of a fuzzed sequence (and, the
- * global ones, whenever a whole machine must be consistent):
+ * The invariants, all checked against the machine after every step of a fuzzed sequence
+ * (`checkStep`), and the global ones whenever a whole machine must be consistent:
  *
  * 1. **No two live allocations overlap** — the model's live memory is pairwise disjoint, no page
  *    of it is on a buddy free list, and every CMA region's chunks are disjoint and inside it.
  * 2. **Every page is in exactly one owner's hands** (`checkPageOwnership`) — walking the buddy
- *    free lists, each free page appears once, with refcount 0; every other RAM page is either
- *    reserved or has a reference; the count matches `nrFreePages`.
+ *    free lists, each free page appears once, with no reference, mapping or pin; every other RAM
+ *    page is either reserved or has a reference; the count matches `nrFreePages`. After a step
+ *    only the chunks of frames whose state changed are read again.
  * 3. **Refcounts match live references** — each buffer's file has exactly the fds, mappings,
  *    in-flight messages and attachments the model knows; each UMP buffer exactly its handles and
- *    exports; nothing the model dropped is still alive, nothing it holds is gone; each process's
- *    fd table and mappings are exactly the model's.
+ *    exports; each dma-buf is attached to exactly the model's devices; nothing the model dropped
+ *    is still alive, nothing it holds is gone; each process's fd table and mappings are exactly
+ *    the model's; the capture queue's owner, buffers, states and imported dma-bufs are the model's.
  * 4. **A device never reaches memory its domain does not map** — each fuzzed master's page
  *    tables, read from DRAM as the SysMMU walks them, map exactly the pages of its live
- *    attachments, each to the right frame, and its IOVA allocator holds exactly those pages.
+ *    attachments (the capture master: of its queue's buffers), each to the right frame, and its
+ *    IOVA allocator holds exactly those ranges.
  * 5. **Every byte read is the last byte legitimately written** — checked by the read commands
  *    themselves; here: no coherency hazard was ever reported and every mapping of a process
  *    translates to the memory the model says it maps.
@@ -25,13 +28,13 @@
 import { dmaBufStats } from "@umm/dma-buf";
 import { PAGE_SIZE } from "@umm/kernel-core";
 import { cmaRegions } from "@umm/mm-cma";
-import { PG_buddy, PG_hole, PG_reserved } from "@umm/mm-core";
+import { MIGRATE_TYPES, NR_PAGE_ORDERS, PG_buddy, PG_hole, PG_reserved } from "@umm/mm-core";
 import type { Machine } from "@umm/soc";
 import { umpLiveHandles } from "@umm/ump";
+import { Vb2BufferState } from "@umm/v4l2-videobuf";
 import type { Model } from "./model.js";
 import { walkDomain } from "./pagetable.js";
-import { FUZZ_DEVICES, type Real } from "./session.js";
-import { freeBlocks } from "./snapshot.js";
+import { DOMAIN_DEVICES, type Real } from "./session.js";
 
 /** An invariant that does not hold. */
 export class InvariantError extends Error {
@@ -47,45 +50,166 @@ function fail(invariant: string, detail: string): never {
 
 const hex = (n: number) => `0x${n.toString(16)}`;
 
-/** Invariant 2 over the whole machine. */
+/** Frames per chunk of the incremental ownership pass. */
+const CHUNK = 4096;
+
+/**
+ * What the last ownership check of a machine saw: the free marks it built, and byte copies of
+ * every per-frame array it read (the marks included). A chunk of frames whose bytes are all as
+ * they were then was valid then and is valid now, so the pass after a step reads only the chunks
+ * the step changed.
+ */
+interface OwnershipMemo {
+  readonly free: Uint8Array;
+  /** the arrays the pass reads, as bytes: free marks, refcount, mapcount, pincount, flags */
+  readonly now: readonly Uint8Array[];
+  /** their copies as of the last check */
+  readonly seen: readonly Uint8Array[];
+  /** per array, its chunks as views of `now` and of `seen` (made once: the check runs often) */
+  readonly nowChunks: readonly (readonly Uint8Array[])[];
+  readonly seenChunks: readonly (readonly Uint8Array[])[];
+  /** `seen` holds a checked state */
+  valid: boolean;
+  /** scratch: chunks to pass */
+  readonly dirty: Uint8Array;
+}
+
+const memos = new WeakMap<Machine, OwnershipMemo>();
+
+function memoOf(machine: Machine): OwnershipMemo {
+  const f = machine.mm.frames;
+  let m = memos.get(machine);
+  if (!m || m.free.length !== f.count) {
+    const n = f.count;
+    const free = new Uint8Array(n);
+    const bytes = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+    const now = [free, bytes(f.refcount), bytes(f.mapcount), bytes(f.pincount), bytes(f.flags)];
+    const seen = now.map((a) => new Uint8Array(a.length));
+    const chunks = (a: Uint8Array) => {
+      const w = a.length / n;
+      const out: Uint8Array[] = [];
+      for (let c = 0; c < n; c += CHUNK) out.push(a.subarray(c * w, Math.min(n, c + CHUNK) * w));
+      return out;
+    };
+    m = {
+      free,
+      now,
+      seen,
+      nowChunks: now.map(chunks),
+      seenChunks: seen.map(chunks),
+      valid: false,
+      dirty: new Uint8Array(Math.ceil(n / CHUNK)),
+    };
+    memos.set(machine, m);
+  }
+  return m;
+}
+
+/**
+ * Invariant 2 over the whole machine: walking the buddy free lists, each free block's head has
+ * PG_buddy and the list's order, no page is on two lists, the lists hold `nrFreePages`; and for
+ * every frame, a free page has no reference, mapping or pin and is not reserved, while every other
+ * page of RAM is reserved (or a hole) or has a reference. Runs after every step: the per-frame
+ * pass reads only the chunks of frames whose state changed since the last check.
+ */
 export function checkPageOwnership(machine: Machine): void {
   const f = machine.mm.frames;
   const inv = "every page is in exactly one owner's hands";
-  const free = new Uint8Array(f.count);
-  const blocks = freeBlocks(machine);
+  const n = f.count;
+  const memo = memoOf(machine);
+  const free = memo.free;
+  free.fill(0);
+  const flags = f.flags;
+  const order = f.order;
+  const next = f.next;
   let total = 0;
-  for (let k = 0; k < blocks.length; k += 3) {
-    const pfn = blocks[k]!;
-    const order = blocks[k + 1]!;
-    const i = pfn - f.basePfn;
-    if ((f.flags[i]! & PG_buddy) === 0) fail(inv, `free block at pfn ${hex(pfn)} has no PG_buddy`);
-    if (f.order[i] !== order)
-      fail(inv, `free block at pfn ${hex(pfn)} is on the order-${order} list with order ${f.order[i]}`);
-    for (let j = i; j < i + 2 ** order; j++) {
-      if (free[j]) fail(inv, `pfn ${hex(f.basePfn + j)} is on two free lists`);
-      free[j] = 1;
-      if (f.refcount[j] !== 0) fail(inv, `free pfn ${hex(f.basePfn + j)} has refcount ${f.refcount[j]}`);
-      if (f.mapcount[j] !== 0 || f.pincount[j] !== 0)
-        fail(inv, `free pfn ${hex(f.basePfn + j)} is mapped or pinned`);
+  for (const z of machine.mm.buddy.zones) {
+    for (let o = 0; o < NR_PAGE_ORDERS; o++) {
+      for (let mt = 0; mt < MIGRATE_TYPES; mt++) {
+        let guard = 0;
+        for (let i = z.heads[o * MIGRATE_TYPES + mt]!; i >= 0; i = next[i]!) {
+          if (++guard > n) fail(inv, `buddy free list ${z.name}/${o}/${mt} loops`);
+          if ((flags[i]! & PG_buddy) === 0)
+            fail(inv, `free block at pfn ${hex(f.basePfn + i)} has no PG_buddy`);
+          if (order[i] !== o)
+            fail(
+              inv,
+              `free block at pfn ${hex(f.basePfn + i)} is on the order-${o} list with order ${order[i]}`,
+            );
+          const end = i + (1 << o);
+          if (end > n) fail(inv, `free block at pfn ${hex(f.basePfn + i)} runs past the end of RAM`);
+          const twice = free.subarray(i, end).indexOf(1);
+          if (twice >= 0) fail(inv, `pfn ${hex(f.basePfn + i + twice)} is on two free lists`);
+          free.fill(1, i, end);
+          total += end - i;
+        }
+      }
     }
-    total += 2 ** order;
   }
   if (total !== machine.mm.buddy.nrFreePages) {
     fail(inv, `the free lists hold ${total} pages, nrFreePages says ${machine.mm.buddy.nrFreePages}`);
   }
-  for (let i = 0; i < f.count; i++) {
-    const fl = f.flags[i]!;
-    if (fl & (PG_hole | PG_reserved)) {
-      if (free[i]) fail(inv, `reserved pfn ${hex(f.basePfn + i)} is on a free list`);
-      continue;
-    }
-    if (!free[i] && f.refcount[i]! <= 0) {
-      fail(
-        inv,
-        `pfn ${hex(f.basePfn + i)} is neither free nor referenced (owner "${f.ownerOf(f.basePfn + i)}")`,
-      );
+  // which chunks changed since the last check (all of them the first time)
+  const dirty = memo.dirty;
+  if (!memo.valid) dirty.fill(1);
+  else {
+    dirty.fill(0);
+    for (let k = 0; k < memo.now.length; k++) {
+      if (Buffer.compare(memo.now[k]!, memo.seen[k]!) === 0) continue;
+      const nc = memo.nowChunks[k]!;
+      const sc = memo.seenChunks[k]!;
+      for (let c = 0; c < nc.length; c++) if (!dirty[c] && Buffer.compare(nc[c]!, sc[c]!) !== 0) dirty[c] = 1;
     }
   }
+  // the memo is valid again only once every dirty chunk passed
+  memo.valid = false;
+  for (let c = 0; c < dirty.length; c++) {
+    if (!dirty[c]) continue;
+    const bad = framePass(
+      free,
+      f.refcount,
+      f.mapcount,
+      f.pincount,
+      flags,
+      c * CHUNK,
+      Math.min(n, (c + 1) * CHUNK),
+    );
+    if (bad >= 0) {
+      const pfn = hex(f.basePfn + bad);
+      if (free[bad]) {
+        fail(
+          inv,
+          `free pfn ${pfn} has refcount ${f.refcount[bad]}, mapcount ${f.mapcount[bad]}, pincount ${f.pincount[bad]}, flags ${hex(flags[bad]!)}`,
+        );
+      }
+      fail(inv, `pfn ${pfn} is neither free nor referenced (owner "${f.ownerOf(f.basePfn + bad)}")`);
+    }
+    for (let k = 0; k < memo.now.length; k++) memo.seenChunks[k]![c]!.set(memo.nowChunks[k]![c]!);
+  }
+  memo.valid = true;
+}
+
+const RESERVED = PG_hole | PG_reserved;
+
+/**
+ * The frames `[from, to)`: the first one that is free and referenced, mapped, pinned or reserved,
+ * or neither free, referenced nor reserved; -1 when every one is in order.
+ */
+function framePass(
+  free: Uint8Array,
+  ref: Int32Array,
+  map: Int32Array,
+  pin: Int32Array,
+  flags: Uint32Array,
+  from: number,
+  to: number,
+): number {
+  for (let i = from; i < to; i++) {
+    if (free[i] !== 0) {
+      if ((ref[i]! | map[i]! | pin[i]!) !== 0 || (flags[i]! & RESERVED) !== 0) return i;
+    } else if (ref[i]! <= 0 && (flags[i]! & RESERVED) === 0) return i;
+  }
+  return -1;
 }
 
 /** Invariant 1 for CMA: every region's chunks inside it, disjoint, accounted. */
@@ -179,7 +303,20 @@ export function checkStep(model: Model, real: Real, full = false): void {
       }
     }
   }
-  const liveDmabufs = new Set(dmaBufStats(k).map((s) => s.ino));
+  const stats = dmaBufStats(k);
+  const liveDmabufs = new Set(stats.map((s) => s.ino));
+  // each live dma-buf is attached exactly to the devices of the model's attachments and slots
+  const attached = new Map<number, string[]>();
+  for (const a of model.atts) attached.set(a.dmabuf.ino, [...(attached.get(a.dmabuf.ino) ?? []), a.dev]);
+  for (const sl of model.video.slots) {
+    if (sl.buf)
+      attached.set(sl.buf.dmabuf!.ino, [...(attached.get(sl.buf.dmabuf!.ino) ?? []), model.video.dev]);
+  }
+  for (const st of stats) {
+    const want = (attached.get(st.ino) ?? []).sort().join(", ");
+    const got = [...st.attachments].sort().join(", ");
+    if (got !== want) fail(invRef, `dma-buf ino ${st.ino} is attached to [${got}], the model [${want}]`);
+  }
   const modelDmabufs = new Set(model.bufs.filter((b) => b.alive && b.dmabuf).map((b) => b.dmabuf!.ino));
   if ([...liveDmabufs].sort().join() !== [...modelDmabufs].sort().join()) {
     fail(
@@ -235,9 +372,9 @@ export function checkStep(model: Model, real: Real, full = false): void {
   }
   checkCmaRegions(machine);
 
-  // 4. devices reach exactly their live attachments
+  // 4. devices reach exactly their live attachments (and the capture master its queue's buffers)
   const invDev = "a device never reaches memory its domain does not map";
-  for (const dev of FUZZ_DEVICES) {
+  for (const dev of DOMAIN_DEVICES) {
     const mapping = machine.iommuMapping(dev)!;
     let mapped: Map<number, number>;
     try {
@@ -246,14 +383,11 @@ export function checkStep(model: Model, real: Real, full = false): void {
       fail(invDev, `${dev}: ${(e as Error).message}`);
     }
     const want = new Map<number, number>();
-    let ranges = 0;
-    for (const a of model.atts) {
-      if (a.dev !== dev) continue;
-      const pfns = a.buf.store.pfns;
-      let page = 0;
-      for (const s of a.segs) {
-        ranges++;
-        for (let off = 0; off < s.len; off += PAGE_SIZE) want.set(s.iova + off, pfns[page++]! * PAGE_SIZE);
+    const ranges = model.deviceRanges(dev);
+    for (const r of ranges) {
+      const pfns = r.buf.store.pfns;
+      for (let off = 0; off < r.len; off += PAGE_SIZE) {
+        want.set(r.iova + off, pfns[(r.offset + off) / PAGE_SIZE]! * PAGE_SIZE);
       }
     }
     if (mapped.size !== want.size) {
@@ -271,21 +405,65 @@ export function checkStep(model: Model, real: Real, full = false): void {
           `${dev} D.V ${hex(iova)} reaches ${got === undefined ? "nothing" : hex(got)}, should reach ${hex(pa)}`,
         );
     }
-    if (mapping.usedPages !== want.size || mapping.liveRanges !== ranges) {
+    if (mapping.usedPages !== want.size || mapping.liveRanges !== ranges.length) {
       fail(
         invDev,
-        `${dev}'s IOVA allocator holds ${mapping.usedPages} page(s) in ${mapping.liveRanges} range(s), the attachments ${want.size} in ${ranges}`,
+        `${dev}'s IOVA allocator holds ${mapping.usedPages} page(s) in ${mapping.liveRanges} range(s), the attachments ${want.size} in ${ranges.length}`,
       );
     }
   }
 
+  // 3. the capture queue: owner, buffers, states and the dma-buf each slot holds
+  checkVideo(model, real);
+
+  // 2. every page in exactly one owner's hands (incremental: only frames the step changed)
+  checkPageOwnership(machine);
+
   // 5. the stack never let the CPU and a device disagree behind a legitimate user's back
-  const stats = machine.stats();
-  if (stats.coherencyHazards.total !== 0) {
+  if (machine.stats().coherencyHazards.total !== 0) {
     const last = machine.cpu.checker.reports.at(-1);
     fail(
       "every byte read is the last byte legitimately written",
       `coherency hazard: ${last?.kind} ${last?.detail ?? ""}`,
+    );
+  }
+}
+
+const VB2_STATE: Readonly<Record<string, readonly number[]>> = {
+  dequeued: [Vb2BufferState.DEQUEUED],
+  queued: [Vb2BufferState.QUEUED, Vb2BufferState.ACTIVE],
+  done: [Vb2BufferState.DONE],
+};
+
+/** Invariant 3 for the capture queue: its owner, buffers, their states and imported dma-bufs. */
+function checkVideo(model: Model, real: Real): void {
+  const inv = "refcounts match live references";
+  const v = model.video;
+  const q = real.fm.cap.queue;
+  const owner = v.owner ? (v.owner.p.proc!.fds.get(v.owner.fd)?.privateData ?? null) : null;
+  if (q.owner !== owner) fail(inv, `the capture queue's owner is not the file the model says`);
+  if (q.numBuffers !== v.slots.length) {
+    fail(inv, `the capture queue has ${q.numBuffers} buffer(s), the model ${v.slots.length}`);
+  }
+  if (q.streaming !== v.streaming) fail(inv, `the capture queue is ${q.streaming ? "" : "not "}streaming`);
+  v.slots.forEach((sl, i) => {
+    const vb = q.bufs[i];
+    if (!vb) fail(inv, `capture buffer ${i} is missing`);
+    if (!VB2_STATE[sl.state]!.includes(vb.state)) {
+      fail(inv, `capture buffer ${i} is in vb2 state ${vb.state}, the model says ${sl.state}`);
+    }
+    const dbuf = vb.planes[0]!.dbuf;
+    if (dbuf !== (sl.buf?.dmabuf ?? null)) {
+      fail(
+        inv,
+        `capture buffer ${i} holds ${dbuf ? `dma-buf ino ${dbuf.ino}` : "nothing"}, the model ${sl.buf ? `#${sl.buf.id}` : "nothing"}`,
+      );
+    }
+  });
+  if (q.doneList.map((vb) => vb.index).join() !== v.done.join()) {
+    fail(
+      inv,
+      `the capture queue's done list is [${q.doneList.map((vb) => vb.index).join(", ")}], the model [${v.done.join(", ")}]`,
     );
   }
 }

@@ -74,6 +74,10 @@ export interface IsolationResult {
   readonly failures: readonly string[];
 }
 
+/** A QBUF of `fd` as DMABUF memory into buffer 0 of a capture queue. */
+const dmabufQbuf = (fd: number) =>
+  v4l2Buffer({ index: 0, type: V4L2_BUF_TYPE_VIDEO_CAPTURE, memory: V4L2_MEMORY_DMABUF, m: { fd } });
+
 /** Thrown inside an attempt when it was not refused. */
 class Breach extends Error {}
 
@@ -104,7 +108,8 @@ export function runIsolation(tb: Testbed, attempts: number, seed: number): Isola
   const byKind = new Map<string, number>();
   let refusedCount = 0;
 
-  const before = captureState(tb.machine, { mode: "canonical" });
+  const snap = () => captureState(tb.machine, { mode: "canonical", extra: tb.extra });
+  const before = snap();
   // what the intruder holds, and what was taken away from it
   const bUmp = umpDeviceFd(b);
   const bFds = new Set(b.fds.fds());
@@ -270,7 +275,7 @@ export function runIsolation(tb: Testbed, attempts: number, seed: number): Isola
           // (what the intruder's own file does with an ioctl or mmap is its own business: a DRM
           // node, like Linux's, dispatches by number alone)
           const mine = b.fds.get(fd) !== undefined;
-          const op = rng.int(0, mine ? 2 : 4);
+          const op = rng.int(0, mine ? 3 : 5);
           if (op === 0)
             refused(kind, () => k.withCurrent(b, () => dmaBufGet(k, fd)), mine ? ["EINVAL"] : ["EBADF"]);
           else if (op === 1)
@@ -286,6 +291,9 @@ export function runIsolation(tb: Testbed, attempts: number, seed: number): Isola
               mine ? ["EINVAL"] : ["EBADF"],
             );
           else if (op === 3)
+            // vb2's DMABUF import: "invalid dmabuf fd" (EINVAL) whatever the fd names
+            refused(kind, () => b.ioctl(tb.bOwnVideo, VIDIOC_QBUF, dmabufQbuf(fd)), ["EINVAL"]);
+          else if (op === 4)
             refused(
               kind,
               () => b.ioctl(fd, DMA_BUF_IOCTL_SYNC, { flags: DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ }),
@@ -311,19 +319,8 @@ export function runIsolation(tb: Testbed, attempts: number, seed: number): Isola
               () => b.ioctl(tb.fd.bCard, DRM_IOCTL_PRIME_FD_TO_HANDLE, { fd, flags: 0, handle: 0 }),
               ["EINVAL"],
             );
-          else
-            refused(kind, () =>
-              b.ioctl(
-                tb.fd.bVideo,
-                VIDIOC_QBUF,
-                v4l2Buffer({
-                  index: 0,
-                  type: V4L2_BUF_TYPE_VIDEO_CAPTURE,
-                  memory: V4L2_MEMORY_DMABUF,
-                  m: { fd },
-                }),
-              ),
-            );
+          // queued to the intruder's own capture queue: vb2's dma_buf_get refuses it
+          else refused(kind, () => b.ioctl(tb.bOwnVideo, VIDIOC_QBUF, dmabufQbuf(fd)), ["EINVAL"]);
           break;
         }
         case "forged dma-buf object": {
@@ -389,11 +386,7 @@ export function runIsolation(tb: Testbed, attempts: number, seed: number): Isola
   a.close(heap);
   umpReferenceRelease(shared);
   for (const fd of poser) if (fd !== tb.fd.bPmm) b.close(fd);
-  const diffs = diffStates(
-    before,
-    captureState(tb.machine, { mode: "canonical" }),
-    tb.machine.mm.frames.basePfn,
-  );
+  const diffs = diffStates(before, snap(), tb.machine.mm.frames.basePfn);
   if (diffs.length) failures.push(`the attempts left the machine changed:\n${formatDiffs(diffs)}`);
   return {
     attempts,

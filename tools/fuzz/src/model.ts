@@ -63,7 +63,8 @@ export type MFd =
   | { readonly kind: "buf"; readonly buf: MBuf }
   | { readonly kind: "listen" }
   | { readonly kind: "sock"; readonly chan: MChan }
-  | { readonly kind: "ump" };
+  | { readonly kind: "ump" }
+  | { readonly kind: "video" };
 
 /** A mapping of a buffer's file in a process. */
 export interface MMap {
@@ -123,6 +124,39 @@ export interface MGhost {
   readonly len: number;
 }
 
+/** One buffer slot of the capture queue (DMABUF memory). */
+export interface MSlot {
+  /** the dma-buf the slot imported (vb2 keeps it, attached and mapped, until the slot is re-used or freed) */
+  buf: MBuf | null;
+  /** its D.V segments in the capture master's domain (contiguous, one IOVA range each) */
+  segs: readonly { readonly iova: number; readonly len: number }[];
+  state: "dequeued" | "queued" | "done";
+}
+
+/**
+ * The capture device's videobuf2 queue: which file owns it (REQBUFS), its slots, and the order in
+ * which the hardware fills and user space dequeues them.
+ */
+export interface MVideo {
+  /** the master the capture device does DMA through */
+  readonly dev: string;
+  owner: { readonly p: MProc; readonly pid: number; readonly fd: number } | null;
+  slots: MSlot[];
+  streaming: boolean;
+  /** slots queued, oldest first (the hardware fills them in this order once streaming) */
+  readonly queued: number[];
+  /** slots the hardware filled, oldest first (DQBUF takes them in this order) */
+  readonly done: number[];
+}
+
+/** A D.V range a device may reach: `len` bytes at `iova`, mapping `buf` from byte `offset` on. */
+export interface MRange {
+  readonly iova: number;
+  readonly len: number;
+  readonly buf: MBuf;
+  readonly offset: number;
+}
+
 /** The whole model of one sequence. */
 export class Model {
   readonly procs: MProc[];
@@ -130,9 +164,12 @@ export class Model {
   readonly chans: MChan[] = [];
   readonly atts: MAtt[] = [];
   readonly ghosts: MGhost[] = [];
+  readonly video: MVideo;
   #nextId = 1;
 
-  constructor(uids: readonly number[]) {
+  /** `uids`: one process slot each; `captureDev`: the capture device's master */
+  constructor(uids: readonly number[], captureDev = "") {
+    this.video = { dev: captureDev, owner: null, slots: [], streaming: false, queued: [], done: [] };
     this.procs = uids.map((uid, slot) => ({
       slot,
       uid,
@@ -169,9 +206,56 @@ export class Model {
     return n;
   }
 
-  /** The references a buffer's file must have: fds, mappings, in-flight copies, attachments. */
-  expectedFileRefs(buf: MBuf): number {
+  /**
+   * The D.V ranges device `dev` may reach: the segments of its live attachments, then (the capture
+   * master) the buffer of each queue slot holding one.
+   */
+  deviceRanges(dev: string): MRange[] {
+    const out: MRange[] = [];
+    for (const a of this.atts) {
+      if (a.dev !== dev) continue;
+      let offset = 0;
+      for (const s of a.segs) {
+        out.push({ iova: s.iova, len: s.len, buf: a.buf, offset });
+        offset += s.len;
+      }
+    }
+    if (dev === this.video.dev) {
+      for (const sl of this.video.slots) {
+        if (!sl.buf) continue;
+        let offset = 0;
+        for (const s of sl.segs) {
+          out.push({ iova: s.iova, len: s.len, buf: sl.buf, offset });
+          offset += s.len;
+        }
+      }
+    }
+    return out;
+  }
+
+  /** Slots of the capture queue holding `buf`. */
+  slotsHolding(buf: MBuf): number {
     let n = 0;
+    for (const s of this.video.slots) if (s.buf === buf) n++;
+    return n;
+  }
+
+  /** The capture queue is released (its owner's file went): every slot lets its dma-buf go. */
+  releaseVideo(): void {
+    const v = this.video;
+    v.owner = null;
+    v.slots = [];
+    v.streaming = false;
+    v.queued.length = 0;
+    v.done.length = 0;
+  }
+
+  /**
+   * The references a buffer's file must have: fds, mappings, in-flight copies, attachments, and
+   * the capture queue's slots (each holds one, as `dma_buf_get` in vb2's DMABUF import).
+   */
+  expectedFileRefs(buf: MBuf): number {
+    let n = this.slotsHolding(buf);
     for (const p of this.procs) {
       if (!p.alive) continue;
       for (const fd of p.fds.values()) if (fd.kind === "buf" && fd.buf === buf) n++;

@@ -39,16 +39,20 @@ export function walkDomain(machine: Machine, domain: IommuDomain, trustCounts = 
   const st = exynosIommuState(machine.kernel);
   if (!st || !d.lv1) return out;
   const fmt = st.fmt;
-  for (let i = 0; i < d.lv1.length; i++) {
-    const sent = d.lv1[i]! >>> 0;
+  const zero = st.zeroLv2Link;
+  const lv1 = d.lv1;
+  const free = d.lv2entcnt;
+  for (let i = 0; i < lv1.length; i++) {
+    const sent = lv1[i]! >>> 0;
+    // most entries fault or link the shared zero table; an lv2 table all free maps nothing
+    if (sent === 0 || sent === zero || (trustCounts && free[i] === 256 && !lv1entSection(sent))) continue;
     const base = i * SZ_1M;
     if (lv1entSection(sent)) {
       const pa = sectionPhys(fmt, sent);
       for (let k = 0; k < SZ_1M / PAGE_SIZE; k++) out.set(base + k * PAGE_SIZE, pa + k * PAGE_SIZE);
       continue;
     }
-    if (!lv1entPageZero(sent) || sent === st.zeroLv2Link) continue;
-    if (trustCounts && d.lv2entcnt[i] === 256) continue;
+    if (!lv1entPageZero(sent)) continue;
     const words = lv2Words(machine, lv2tableBase(fmt, sent));
     let used = 0;
     for (let j = 0; j < 256; j++) {

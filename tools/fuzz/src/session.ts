@@ -10,8 +10,9 @@ import { PAGE_SIZE, SZ_1M } from "@umm/kernel-core";
 import type { Process } from "@umm/kernel-process";
 import { type DmaPort, GFP_KERNEL } from "@umm/mm-core";
 import { bootBoard, EXYNOS4210_BOARD, type Machine, SOC_IOMMU_WINDOW } from "@umm/soc";
+import { captureExit, captureInit, type FuzzCapture } from "./capture.js";
 import type { MProc } from "./model.js";
-import { captureState, diffStates, formatDiffs, type StateSnapshot } from "./snapshot.js";
+import { captureState, diffStates, formatDiffs, type StateSnapshot, vb2QueueState } from "./snapshot.js";
 
 /** The process slots of a sequence: two cooperating users and an unprivileged one. */
 export const SLOT_UIDS: readonly number[] = Object.freeze([1000, 1001, 2000]);
@@ -22,6 +23,12 @@ export const SLOT_NAMES: readonly string[] = Object.freeze(["camera", "composito
  * platform driver claims, so every mapping in their domains is the fuzzer's.
  */
 export const FUZZ_DEVICES: readonly string[] = Object.freeze(["rotator", "jpeg", "mdma", "pcie"]);
+
+/** The master behind the fuzzer's V4L2 capture device (DMABUF imports), also unclaimed. */
+export const CAPTURE_DEVICE = "g2d";
+
+/** Every master whose domain the invariants walk: the attachment masters and the capture master. */
+export const DOMAIN_DEVICES: readonly string[] = Object.freeze([...FUZZ_DEVICES, CAPTURE_DEVICE]);
 
 /** Start and end of the D.V window every SysMMU master gets. */
 export const IOVA_WINDOW = Object.freeze({
@@ -53,23 +60,35 @@ export class FuzzMachine {
   /** a sequence failed on it: its state is unknown */
   dirty = false;
   readonly ports: ReadonlyMap<string, DmaPort>;
+  /** the capture device the V4L2 commands queue to */
+  readonly cap: FuzzCapture;
 
   constructor(seed: number) {
     this.seed = seed;
     this.machine = bootBoard(EXYNOS4210_BOARD, { seed });
-    this.ports = new Map(FUZZ_DEVICES.map((d) => [d, this.machine.dmaPort(d)]));
+    this.cap = captureInit(this.machine, CAPTURE_DEVICE);
+    this.ports = new Map(DOMAIN_DEVICES.map((d) => [d, this.machine.dmaPort(d)]));
     warmPageTables(this.machine);
-    this.baseline = captureState(this.machine, { mode: "canonical" });
+    this.baseline = this.capture();
+  }
+
+  /** The canonical state, the capture queue included. */
+  capture(): StateSnapshot {
+    return captureState(this.machine, {
+      mode: "canonical",
+      extra: () => ({ queue: vb2QueueState(this.cap.queue, false) }),
+    });
   }
 
   /** Differences from the state after boot (empty when the machine is back where it was). */
   diffFromBaseline(): string {
-    const now = captureState(this.machine, { mode: "canonical" });
+    const now = this.capture();
     return formatDiffs(diffStates(this.baseline, now, this.machine.mm.frames.basePfn));
   }
 
   /** Shuts the machine down; the leak report's lines (empty when nothing leaked). */
   shutdown(): string[] {
+    captureExit(this.cap);
     const r = this.machine.shutdown();
     return r.leaks.map((l) => `${l.what}: ${l.detail}`);
   }
@@ -87,7 +106,7 @@ export const WARM_SECTIONS = 128;
  */
 export function warmPageTables(
   machine: Machine,
-  devices: readonly string[] = FUZZ_DEVICES,
+  devices: readonly string[] = DOMAIN_DEVICES,
   sections = WARM_SECTIONS,
 ): void {
   const pfn = machine.mm.buddy.allocPages(0, GFP_KERNEL, { tag: "fuzz:warm" })!;
@@ -121,8 +140,10 @@ export class MachinePool {
   #current: FuzzMachine | null = null;
   #seed: number;
   readonly rebootEvery: number;
-  /** boot a fresh machine for every sequence */
+  /** boot a fresh machine (seeded `freshSeed`) for every sequence */
   fresh = false;
+  /** the seed of fresh machines */
+  readonly freshSeed: number;
   /** machines booted */
   boots = 0;
   /** leak reports of retired machines (must stay empty) */
@@ -130,6 +151,7 @@ export class MachinePool {
 
   constructor(opts: PoolOpts = {}) {
     this.#seed = opts.seed ?? 1;
+    this.freshSeed = opts.seed ?? 1;
     this.rebootEvery = opts.rebootEvery ?? 64;
   }
 
@@ -140,7 +162,8 @@ export class MachinePool {
       return c;
     }
     this.retire();
-    const m = new FuzzMachine(this.#seed++);
+    // fresh machines all boot alike, so that a shrunk counterexample replays on the same machine
+    const m = new FuzzMachine(this.fresh ? this.freshSeed : this.#seed++);
     this.boots++;
     m.runs = 1;
     this.#current = m;

@@ -15,6 +15,7 @@
  */
 import { dmaBufStats } from "@umm/dma-buf";
 import { swiotlbStats } from "@umm/dma-mapping-arm";
+import { drmDevices } from "@umm/drm-gem";
 import { openFiles, processes } from "@umm/kernel-process";
 import { cmaRegions } from "@umm/mm-cma";
 import { MIGRATE_CMA, MIGRATE_ISOLATE, MIGRATE_TYPES, NR_PAGE_ORDERS, PG_buddy } from "@umm/mm-core";
@@ -24,6 +25,7 @@ import { pmmInfo, pmmItems, upbufLive } from "@umm/pmm";
 import type { Machine } from "@umm/soc";
 import { umpBackendInfo, umpLiveHandles } from "@umm/ump";
 import { umpRefAudit } from "@umm/ump/testing";
+import type { Vb2Queue } from "@umm/v4l2-videobuf";
 import { domainTableWords, walkDomain } from "./pagetable.js";
 
 /** One captured state: named parts, each a JSON text or raw bytes. */
@@ -181,6 +183,26 @@ export function captureState(machine: Machine, opts: CaptureOpts = {}): StateSna
     dmaBufStats(k).map((b) => [b.ino, b.expName, b.size, b.count, b.attachments]),
   );
 
+  // DRM: the master, every file's GEM handles and framebuffers, the objects, the CRTC
+  json(
+    "drm",
+    drmDevices(k).map((d) => ({
+      dev: d.name,
+      master: d._master?.pid ?? null,
+      files: [...d._files].map((f) => ({
+        pid: f.pid,
+        handles: [...f._handles].map(([h, o]) => [h, o.name]),
+        fbs: [...f._fbs].map((fb) => fb.id).sort((x, y) => x - y),
+        events: f._events.length,
+        pending: f._pending.size,
+        prime: f._prime.byHandle.size,
+      })),
+      objects: [...d._objects].map((o) => [o.name, o.size, o.handleCount, o.refcount, o._vmaNode !== null]),
+      fbs: [...d._liveFbs].map((fb) => [fb.id, fb.refcount, fb._owner?.pid ?? null]),
+      crtc: { active: d.crtc.state.active, fb: d.crtc.state.fb?.id ?? null, pending: d.crtc.commitPending },
+    })),
+  );
+
   // UMP, PMM, VCM
   if (machine.ump) {
     json(
@@ -210,6 +232,41 @@ export function captureState(machine: Machine, opts: CaptureOpts = {}): StateSna
   });
   if (opts.extra) json("extra", opts.extra());
   return { mode, parts };
+}
+
+/**
+ * A videobuf2 queue as a snapshot part (for `CaptureOpts.extra`): owner, memory, streaming, each
+ * buffer's state and planes (the dma-buf each imported), the queued and done lists. Canonically
+ * (`exact` false) without `waitingForBuffers`, which REQBUFS sets and releasing the queue leaves.
+ */
+export function vb2QueueState(q: Vb2Queue, exact = true): unknown {
+  return {
+    owner: q.owner !== null,
+    memory: q.memory,
+    streaming: q.streaming,
+    error: q.error,
+    ...(exact ? { waitingForBuffers: q.waitingForBuffers } : {}),
+    queuedCount: q.queuedCount,
+    bufs: q.bufs.map((vb) =>
+      vb
+        ? {
+            index: vb.index,
+            state: vb.state,
+            prepared: vb.prepared,
+            planes: vb.planes.slice(0, vb.numPlanes).map((p) => ({
+              mem: p.memPriv !== null,
+              dbuf: p.dbuf?.ino ?? null,
+              mapped: p.dbufMapped,
+              length: p.length,
+              bytesused: p.bytesused,
+              m: p.m,
+            })),
+          }
+        : null,
+    ),
+    queued: q.queuedList.map((vb) => vb.index),
+    done: q.doneList.map((vb) => vb.index),
+  };
 }
 
 /** One difference between two snapshots. */

@@ -46,6 +46,20 @@ import {
   type Process,
 } from "@umm/kernel-process";
 import { MAP_SHARED, PROT_READ, PROT_WRITE } from "@umm/mm-core";
+import {
+  VCM_DEV_JPEG,
+  VCM_DEV_ROTATOR,
+  type Vcm,
+  type VcmPhys,
+  type VcmRes,
+  vcmAlloc,
+  vcmDestroyBinding,
+  vcmFindVcm,
+  vcmFree,
+  vcmMakeBinding,
+  vcmReserve,
+  vcmUnreserve,
+} from "@umm/mm-vcm";
 import { IOCTL_PMM_ALLOC, PMM_MAGIC, PMM_MEM_GENERAL } from "@umm/pmm";
 import { bootBoard, EXYNOS4210_BOARD, type Machine } from "@umm/soc";
 import {
@@ -58,6 +72,7 @@ import {
 } from "@umm/ump";
 import {
   V4L2_BUF_TYPE_VIDEO_CAPTURE,
+  V4L2_MEMORY_DMABUF,
   V4L2_MEMORY_MMAP,
   VIDIOC_QBUF,
   VIDIOC_QUERYBUF,
@@ -65,6 +80,7 @@ import {
   v4l2Buffer,
 } from "@umm/v4l2-videobuf";
 import { captureExit, captureInit, type FuzzCapture } from "./capture.js";
+import { vb2QueueState } from "./snapshot.js";
 
 /** What the testbed holds. */
 export interface Testbed {
@@ -101,6 +117,8 @@ export interface Testbed {
     /** the DRM card: a's file (the master: a dumb buffer, a framebuffer), b's file */
     readonly card: number;
     readonly bCard: number;
+    /** an fd number only b has open (its /dev/pmm file again): "another process's fd" for a */
+    readonly bOnly: number;
   };
   /** a's dumb buffer: GEM handle, framebuffer id, mmap offset */
   readonly dumb: { readonly handle: number; readonly fb: number; readonly offset: number };
@@ -121,6 +139,23 @@ export interface Testbed {
     readonly dmaAddr: number;
   };
   readonly cap: FuzzCapture;
+  /** b's own capture device (on g2d): b owns its queue, 2 DMABUF buffers, none queued */
+  readonly bCap: FuzzCapture;
+  /** b's file of it */
+  readonly bOwnVideo: number;
+  /** the harness's own state for snapshots (`CaptureOpts.extra`): both capture queues */
+  extra(): Record<string, unknown>;
+  /**
+   * VCM: JPEG's S5P context with an unbound physical allocation (2 pages), an unbound
+   * reservation (1 page) and a binding (2 pages); ROTATOR's context (for foreign handles)
+   */
+  readonly vcm: {
+    readonly ctx: Vcm;
+    readonly other: Vcm;
+    readonly phys: VcmPhys;
+    readonly res: VcmRes;
+    readonly bound: VcmRes;
+  };
   /** tears everything down; returns machine.shutdown()'s leak lines */
   teardown(): string[];
 }
@@ -221,6 +256,16 @@ export function bootTestbed(seed = 1): Testbed {
 
   const bPmm = b.open("/dev/pmm", O_RDWR);
   const bVideo = b.open(cap.vdev.path, O_RDWR);
+  const bOnly = b.dup2(bPmm, 60);
+  const bCap = captureInit(machine, "g2d");
+  const bOwnVideo = b.open(bCap.vdev.path, O_RDWR);
+  b.ioctl(bOwnVideo, VIDIOC_REQBUFS, {
+    count: 2,
+    type: V4L2_BUF_TYPE_VIDEO_CAPTURE,
+    memory: V4L2_MEMORY_DMABUF,
+    capabilities: 0,
+    flags: 0,
+  });
   const bCard = b.open(drm.path, O_RDWR);
   umpOpen(b);
 
@@ -229,6 +274,16 @@ export function bootTestbed(seed = 1): Testbed {
   const att = dmaBufAttach(dmabuf, rotator);
   const sgt = dmaBufMapAttachment(att, DMA_BIDIRECTIONAL);
   const coh = dmaAllocCoherent(rotator, 8192)!;
+
+  const vcmCtx = vcmFindVcm(k, VCM_DEV_JPEG)!;
+  const vcmOther = vcmFindVcm(k, VCM_DEV_ROTATOR)!;
+  const vcm = {
+    ctx: vcmCtx,
+    other: vcmOther,
+    phys: vcmAlloc(vcmCtx, 2 * 4096),
+    res: vcmReserve(vcmCtx, 4096),
+    bound: vcmMakeBinding(vcmCtx, 2 * 4096),
+  };
 
   const tb: Testbed = {
     machine,
@@ -251,6 +306,7 @@ export function bootTestbed(seed = 1): Testbed {
       syncFile: sf.fd,
       card,
       bCard,
+      bOnly,
     },
     dumb: { handle: cd.handle, fb: fbc.fb_id, offset: md.offset },
     drm,
@@ -262,7 +318,14 @@ export function bootTestbed(seed = 1): Testbed {
     sgt,
     coherent: { dev: rotator, size: 8192, cpuAddr: coh.cpuAddr, dmaAddr: coh.dmaAddr },
     cap,
+    bCap,
+    bOwnVideo,
+    extra: () => ({ queue: vb2QueueState(cap.queue), bQueue: vb2QueueState(bCap.queue) }),
+    vcm,
     teardown() {
+      vcmDestroyBinding(vcm.bound);
+      vcmUnreserve(vcm.res);
+      vcmFree(vcm.phys);
       dmaFreeCoherent(rotator, 8192, coh.cpuAddr, coh.dmaAddr);
       dmaBufUnmapAttachment(att, sgt, DMA_BIDIRECTIONAL);
       dmaBufDetach(dmabuf, att);
@@ -273,6 +336,7 @@ export function bootTestbed(seed = 1): Testbed {
       a.exit(0);
       b.exit(0);
       captureExit(cap);
+      captureExit(bCap);
       drmDevUnregister(drm);
       return machine.shutdown().leaks.map((l) => `${l.what}: ${l.detail}`);
     },

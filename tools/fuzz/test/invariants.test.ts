@@ -4,12 +4,13 @@ import { IOMMU_READ, iommuMap, iommuUnmap } from "@umm/iommu-core";
 import { PAGE_SIZE } from "@umm/kernel-core";
 import { fput } from "@umm/kernel-process";
 import { GFP_KERNEL } from "@umm/mm-core";
+import { V4L2_BUF_TYPE_VIDEO_CAPTURE, V4L2_MEMORY_DMABUF, VIDIOC_REQBUFS } from "@umm/v4l2-videobuf";
 import { afterEach, describe, expect, it } from "vitest";
 import { Commands } from "../src/commands.js";
 import { teardown } from "../src/fuzz.js";
 import { checkPageOwnership, checkStep } from "../src/invariants.js";
 import { Model } from "../src/model.js";
-import { FuzzMachine, type Real, SLOT_UIDS, spawnSlot } from "../src/session.js";
+import { CAPTURE_DEVICE, FuzzMachine, type Real, SLOT_UIDS, spawnSlot } from "../src/session.js";
 
 const machines: FuzzMachine[] = [];
 afterEach(() => {
@@ -19,7 +20,7 @@ afterEach(() => {
 function setup() {
   const fm = new FuzzMachine(11);
   machines.push(fm);
-  const model = new Model(SLOT_UIDS);
+  const model = new Model(SLOT_UIDS, CAPTURE_DEVICE);
   const real: Real = { fm, machine: fm.machine };
   for (const p of model.procs) spawnSlot(real, p);
   return { fm, model, real };
@@ -106,5 +107,49 @@ describe("invariants", () => {
     expect(() => new Commands.CpuRead(0, 0, 0, 64).run(model, real)).toThrow(
       /last byte legitimately written.*read byte 11 of buffer #\d+ \(cma\) as 0xee/,
     );
+  });
+
+  it("page ownership is checked incrementally after a clean pass: a page changed later is still caught", () => {
+    const { fm } = setup();
+    checkPageOwnership(fm.machine); // everything read and remembered
+    checkPageOwnership(fm.machine); // nothing changed: nothing read
+    const f = fm.machine.mm.frames;
+    const pfn = fm.machine.mm.buddy.allocPages(0, GFP_KERNEL)!;
+    checkPageOwnership(fm.machine);
+    fm.machine.mm.buddy.freePages(pfn, 0);
+    checkPageOwnership(fm.machine);
+    // a stale get_page on a page that is back on a free list
+    f.refcount[pfn - f.basePfn] = 1;
+    expect(() => checkPageOwnership(fm.machine)).toThrow(
+      /exactly one owner's hands.*free pfn 0x[0-9a-f]+ has refcount 1/,
+    );
+    f.refcount[pfn - f.basePfn] = 0;
+    checkPageOwnership(fm.machine);
+  });
+
+  it("the capture queue: buffers freed behind the model's back, or a mapping its domain should not have, are caught", () => {
+    const { fm, model, real } = setup();
+    new Commands.Alloc(0, "system", 2, false).run(model, real);
+    new Commands.Reqbufs(0, 0, false, 2).run(model, real);
+    new Commands.Qbuf(0, 0, false, 0, 0).run(model, real);
+    expect(model.video.slots[0]!.buf).not.toBeNull();
+    checkStep(model, real, true);
+    // the capture master's domain maps the queued buffer; one more page is not the model's
+    const m = fm.machine.iommuMapping("g2d")!;
+    const pfn = fm.machine.mm.buddy.allocPages(0, GFP_KERNEL)!;
+    iommuMap(m.domain, m.base + 0x7f000, pfn * PAGE_SIZE, PAGE_SIZE, IOMMU_READ);
+    expect(() => checkStep(model, real)).toThrow(/g2d's page tables map 3 page\(s\), its live attachments 2/);
+    iommuUnmap(m.domain, m.base + 0x7f000, PAGE_SIZE);
+    fm.machine.mm.buddy.freePages(pfn, 0);
+    // REQBUFS(0) behind the model's back: the queue lets its buffers (and the dma-buf) go
+    const owner = model.video.owner!;
+    owner.p.proc!.ioctl(owner.fd, VIDIOC_REQBUFS, {
+      count: 0,
+      type: V4L2_BUF_TYPE_VIDEO_CAPTURE,
+      memory: V4L2_MEMORY_DMABUF,
+      capabilities: 0,
+      flags: 0,
+    });
+    expect(() => checkStep(model, real)).toThrow(/refcounts match live references/);
   });
 });
