@@ -62,22 +62,7 @@ import {
   type Process,
 } from "@umm/kernel-process";
 import { IOCTL_PMM_ALLOC, IOCTL_PMM_SHMGET } from "@umm/pmm";
-import {
-  UMP_IOC_ALLOCATE,
-  UMP_IOC_CACHE_OPERATIONS_CONTROL,
-  UMP_IOC_DMABUF_EXPORT,
-  UMP_IOC_DMABUF_IMPORT,
-  UMP_IOC_GRANT,
-  UMP_IOC_LOCK,
-  UMP_IOC_MSYNC,
-  UMP_IOC_QUERY_API_VERSION,
-  UMP_IOC_RELEASE,
-  UMP_IOC_REVOKE,
-  UMP_IOC_SIZE_GET,
-  UMP_IOC_SWITCH_HW_USAGE,
-  UMP_IOC_UNLOCK,
-  umpDeviceFd,
-} from "@umm/ump";
+import { UMP_IOC_NAMES, umpDeviceFd } from "@umm/ump";
 import {
   VIDIOC_CREATE_BUFS,
   VIDIOC_CREATE_BUFS32,
@@ -174,21 +159,13 @@ export const IOCTLS: readonly IoctlInfo[] = [
     ["UDMABUF_CREATE", UDMABUF_CREATE, "struct"],
     ["UDMABUF_CREATE_LIST", UDMABUF_CREATE_LIST, "struct"],
   ]),
-  ...group("ump", "ump", onUmp, [
-    ["UMP_IOC_QUERY_API_VERSION", UMP_IOC_QUERY_API_VERSION, "struct"],
-    ["UMP_IOC_ALLOCATE", UMP_IOC_ALLOCATE, "struct"],
-    ["UMP_IOC_RELEASE", UMP_IOC_RELEASE, "struct"],
-    ["UMP_IOC_SIZE_GET", UMP_IOC_SIZE_GET, "struct"],
-    ["UMP_IOC_MSYNC", UMP_IOC_MSYNC, "struct"],
-    ["UMP_IOC_CACHE_OPERATIONS_CONTROL", UMP_IOC_CACHE_OPERATIONS_CONTROL, "struct"],
-    ["UMP_IOC_SWITCH_HW_USAGE", UMP_IOC_SWITCH_HW_USAGE, "struct"],
-    ["UMP_IOC_LOCK", UMP_IOC_LOCK, "struct"],
-    ["UMP_IOC_UNLOCK", UMP_IOC_UNLOCK, "struct"],
-    ["UMP_IOC_GRANT", UMP_IOC_GRANT, "struct"],
-    ["UMP_IOC_REVOKE", UMP_IOC_REVOKE, "struct"],
-    ["UMP_IOC_DMABUF_IMPORT", UMP_IOC_DMABUF_IMPORT, "struct"],
-    ["UMP_IOC_DMABUF_EXPORT", UMP_IOC_DMABUF_EXPORT, "struct"],
-  ]),
+  // UMP's uapi names its commands itself; every one takes a struct
+  ...group(
+    "ump",
+    "ump",
+    onUmp,
+    [...UMP_IOC_NAMES].map(([cmd, name]): Row => [name, cmd, "struct"]),
+  ),
   ...group("pmm", "exact", onPmmEmpty, [["IOCTL_PMM_ALLOC", IOCTL_PMM_ALLOC, "struct"]]),
   ...group("pmm", "exact", onPmm, [["IOCTL_PMM_SHMGET", IOCTL_PMM_SHMGET, "struct"]]),
   ...group("drm", "by-number", onCard, [

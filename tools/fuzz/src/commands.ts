@@ -220,21 +220,15 @@ function chooseProc(m: Readonly<Model>, cmd: ForProc): MProc | null {
   return who.length ? pick(who, cmd.slot) : null;
 }
 
-// ---- allocation ---------------------------------------------------------------------------
-
-const KINDS: readonly MBufKind[] = ["system", "cma", "pmm", "ump"];
-
-class Alloc extends Base {
+/**
+ * A command acting for one of the live processes it can act for (`ok`, by default any): it runs
+ * only while there is one, and `proc` resolves `slot` to it when it runs.
+ */
+abstract class ProcCmd extends Base implements ForProc {
   readonly slot: number;
-  readonly kind: MBufKind;
-  readonly npages: number;
-  readonly flag: boolean;
-  constructor(slot: number, kind: MBufKind, npages: number, flag: boolean) {
+  constructor(slot: number) {
     super();
     this.slot = slot;
-    this.kind = kind;
-    this.npages = npages;
-    this.flag = flag;
   }
   ok(_m: Readonly<Model>, _p: MProc): boolean {
     return true;
@@ -242,12 +236,70 @@ class Alloc extends Base {
   check(m: Readonly<Model>) {
     return chooseProc(m, this) !== null;
   }
+  /** The process this run acts for (noted by pid). */
+  proc(m: Readonly<Model>): MProc {
+    const p = chooseProc(m, this)!;
+    this.note(`pid ${p.proc!.pid}`);
+    return p;
+  }
+}
+
+/** `[offset, offset + len)` clamped into a `size`-byte object: at least one byte, none past the end. */
+function clampRange(size: number, offset: number, len: number): [number, number] {
+  const off = offset % size;
+  return [off, Math.max(1, Math.min(len, size - off))];
+}
+
+// ---- allocation ---------------------------------------------------------------------------
+
+const KINDS: readonly MBufKind[] = ["system", "cma", "pmm", "ump"];
+
+/**
+ * Records a buffer `p` now owns in the model (the caller files it where `p` holds it). Its ID is
+ * taken before `store` runs, so a new store's ID follows it.
+ */
+function addBuf(
+  m: Model,
+  p: MProc,
+  kind: MBufKind,
+  store: () => MStore,
+  file: MBuf["file"],
+  dmabuf: DmaBuf | null,
+  secureId = 0,
+  parent: MBuf | null = null,
+): MBuf {
+  const id = m.nextId();
+  const buf: MBuf = {
+    id,
+    kind,
+    store: store(),
+    file,
+    dmabuf,
+    secureId,
+    ownerUid: p.uid,
+    grants: new Set(),
+    parent,
+    alive: true,
+  };
+  m.bufs.push(buf);
+  return buf;
+}
+
+class Alloc extends ProcCmd {
+  readonly kind: MBufKind;
+  readonly npages: number;
+  readonly flag: boolean;
+  constructor(slot: number, kind: MBufKind, npages: number, flag: boolean) {
+    super(slot);
+    this.kind = kind;
+    this.npages = npages;
+    this.flag = flag;
+  }
   describe() {
     return `Alloc(proc#${this.slot}, ${this.kind}, ${this.npages} page(s)${this.flag ? ", cached/no-cache flag" : ""})`;
   }
   exec(m: Model, r: Real) {
-    const p = chooseProc(m, this)!;
-    this.note(`pid ${p.proc!.pid}`);
+    const p = this.proc(m);
     const proc = p.proc!;
     const k = r.machine.kernel;
     const size = this.npages * PAGE_SIZE;
@@ -273,19 +325,7 @@ class Alloc extends Base {
       const file = proc.fds.get(req.fd)!;
       const dmabuf = dmaBufFromFile(file)!;
       const hb = dmabuf.priv as { pfns: Int32Array };
-      const buf: MBuf = {
-        id: m.nextId(),
-        kind: this.kind,
-        store: newStore([...hb.pfns], size, true, true),
-        file,
-        dmabuf,
-        secureId: 0,
-        ownerUid: p.uid,
-        grants: new Set(),
-        parent: null,
-        alive: true,
-      };
-      m.bufs.push(buf);
+      const buf = addBuf(m, p, this.kind, () => newStore([...hb.pfns], size, true, true), file, dmabuf);
       p.fds.set(req.fd, { kind: "buf", buf });
       return;
     }
@@ -316,19 +356,8 @@ class Alloc extends Base {
         () => "PMM_ALLOC made no new area of the size it reported",
       );
       const pfns = Array.from({ length: info.size / PAGE_SIZE }, (_, i) => area.start / PAGE_SIZE + i);
-      const buf: MBuf = {
-        id: m.nextId(),
-        kind: "pmm",
-        store: newStore(pfns, info.size, false, !this.flag),
-        file: proc.fds.get(fd)!,
-        dmabuf: null,
-        secureId: 0,
-        ownerUid: p.uid,
-        grants: new Set(),
-        parent: null,
-        alive: true,
-      };
-      m.bufs.push(buf);
+      const store = () => newStore(pfns, info.size, false, !this.flag);
+      const buf = addBuf(m, p, "pmm", store, proc.fds.get(fd)!, null);
       p.fds.set(fd, { kind: "buf", buf });
       return;
     }
@@ -342,19 +371,7 @@ class Alloc extends Base {
     for (const b of dd.blocks)
       for (let o = 0; o < b.size; o += PAGE_SIZE) pfns.push((b.addr + o) / PAGE_SIZE);
     const len = umpSizeGet(h);
-    const buf: MBuf = {
-      id: m.nextId(),
-      kind: "ump",
-      store: newStore(pfns, len, false, dd.isCached),
-      file: null,
-      dmabuf: null,
-      secureId: id,
-      ownerUid: p.uid,
-      grants: new Set(),
-      parent: null,
-      alive: true,
-    };
-    m.bufs.push(buf);
+    const buf = addBuf(m, p, "ump", () => newStore(pfns, len, false, dd.isCached), null, null, id);
     p.handles.push({ buf, h, va: umpMappedPointerGet(h) });
   }
 }
@@ -370,27 +387,20 @@ function openUmp(p: MProc): void {
 
 // ---- mappings and CPU access ------------------------------------------------------------------
 
-class Mmap extends Base {
-  readonly slot: number;
+class Mmap extends ProcCmd {
   readonly fdIdx: number;
   constructor(slot: number, fdIdx: number) {
-    super();
-    this.slot = slot;
+    super(slot);
     this.fdIdx = fdIdx;
   }
-  ok(m: Readonly<Model>, p: MProc): boolean {
-    void m;
+  override ok(_m: Readonly<Model>, p: MProc): boolean {
     return bufFds(p).length > 0;
-  }
-  check(m: Readonly<Model>) {
-    return chooseProc(m, this) !== null;
   }
   describe() {
     return `Mmap(proc#${this.slot}, fd#${this.fdIdx})`;
   }
   exec(m: Model, _r: Real) {
-    const p = chooseProc(m, this)!;
-    this.note(`pid ${p.proc!.pid}`);
+    const p = this.proc(m);
     const [fd, buf] = pick(bufFds(p), this.fdIdx);
     const len = buf.dmabuf ? buf.dmabuf.size : buf.store.size;
     const va = p.proc!.mmap({ fd, length: len, prot: PROT_READ | PROT_WRITE, flags: MAP_SHARED });
@@ -398,27 +408,20 @@ class Mmap extends Base {
   }
 }
 
-class Munmap extends Base {
-  readonly slot: number;
+class Munmap extends ProcCmd {
   readonly mapIdx: number;
   constructor(slot: number, mapIdx: number) {
-    super();
-    this.slot = slot;
+    super(slot);
     this.mapIdx = mapIdx;
   }
-  ok(m: Readonly<Model>, p: MProc): boolean {
-    void m;
+  override ok(_m: Readonly<Model>, p: MProc): boolean {
     return p.maps.length > 0;
-  }
-  check(m: Readonly<Model>) {
-    return chooseProc(m, this) !== null;
   }
   describe() {
     return `Munmap(proc#${this.slot}, map#${this.mapIdx})`;
   }
   exec(m: Model, _r: Real) {
-    const p = chooseProc(m, this)!;
-    this.note(`pid ${p.proc!.pid}`);
+    const p = this.proc(m);
     const i = this.mapIdx % p.maps.length;
     const map = p.maps[i]!;
     p.proc!.munmap(map.va, map.len);
@@ -433,99 +436,83 @@ function dmabufSync(p: MProc, buf: MBuf, flags: number): void {
   expectThat(ret === 0, REFS, () => `DMA_BUF_IOCTL_SYNC returned ${String(ret)}`);
 }
 
-class CpuWrite extends Base {
-  readonly slot: number;
+/**
+ * Runs a CPU access to `t` bracketed the way a legitimate user does: a cached UMP buffer is taken
+ * back from the devices with ump_cpu_msync_now first (and after a write given back), a dma-buf's
+ * access sits between DMA_BUF_IOCTL_SYNC START and END; after either, no device write is pending.
+ */
+function bracketed<T>(p: MProc, t: Target, write: boolean, access: () => T): T {
+  const store = t.buf.store;
+  if (t.kind === "ump") {
+    if (store.cached) umpCpuMsyncNow(t.h, UMP_MSYNC_CLEAN_AND_INVALIDATE, null, store.size);
+    const out = access();
+    if (write && store.cached) umpCpuMsyncNow(t.h, UMP_MSYNC_CLEAN_AND_INVALIDATE, null, store.size);
+    store.devWrote = false;
+    return out;
+  }
+  if (!t.buf.dmabuf) return access();
+  const rw = !write ? DMA_BUF_SYNC_READ : store.devWrote ? DMA_BUF_SYNC_RW : DMA_BUF_SYNC_WRITE;
+  dmabufSync(p, t.buf, DMA_BUF_SYNC_START | rw);
+  const out = access();
+  dmabufSync(p, t.buf, DMA_BUF_SYNC_END | rw);
+  store.devWrote = false;
+  return out;
+}
+
+/** A CPU access by a process to one of its targets (`targets`), at a clamped offset and length. */
+abstract class CpuAccess extends ProcCmd {
   readonly tIdx: number;
   readonly offset: number;
   readonly len: number;
-  readonly seed: number;
-  constructor(slot: number, tIdx: number, offset: number, len: number, seed: number) {
-    super();
-    this.slot = slot;
+  constructor(slot: number, tIdx: number, offset: number, len: number) {
+    super(slot);
     this.tIdx = tIdx;
     this.offset = offset;
     this.len = len;
-    this.seed = seed;
   }
-  ok(m: Readonly<Model>, p: MProc): boolean {
-    void m;
+  override ok(m: Readonly<Model>, p: MProc): boolean {
     return targets(m, p).length > 0;
   }
-  check(m: Readonly<Model>) {
-    return chooseProc(m, this) !== null;
+  /** The process, its target and the byte range this run accesses. */
+  where(m: Model): { p: MProc; t: Target; off: number; len: number } {
+    const p = this.proc(m);
+    const t = pick(targets(m, p), this.tIdx);
+    const [off, len] = clampRange(t.len, this.offset, this.len);
+    return { p, t, off, len };
+  }
+}
+
+class CpuWrite extends CpuAccess {
+  readonly seed: number;
+  constructor(slot: number, tIdx: number, offset: number, len: number, seed: number) {
+    super(slot, tIdx, offset, len);
+    this.seed = seed;
   }
   describe() {
     return `CpuWrite(proc#${this.slot}, target#${this.tIdx}, offset ${this.offset}, ${this.len} B, seed ${this.seed})`;
   }
   exec(m: Model, _r: Real) {
-    const p = chooseProc(m, this)!;
-    this.note(`pid ${p.proc!.pid}`);
-    const t = pick(targets(m, p), this.tIdx);
-    const off = this.offset % t.len;
-    const len = Math.max(1, Math.min(this.len, t.len - off));
+    const { p, t, off, len } = this.where(m);
     const bytes = pattern(len, this.seed);
-    const store = t.buf.store;
-    if (t.kind === "ump") {
-      // cached: take the buffer back from devices first (ump_cpu_msync_now), and give it back after
-      if (store.cached) umpCpuMsyncNow(t.h, UMP_MSYNC_CLEAN_AND_INVALIDATE, null, store.size);
-      umpWrite(t.h, off, bytes, len);
-      if (store.cached) umpCpuMsyncNow(t.h, UMP_MSYNC_CLEAN_AND_INVALIDATE, null, store.size);
-      store.devWrote = false;
-    } else if (t.buf.dmabuf) {
-      const rw = store.devWrote ? DMA_BUF_SYNC_RW : DMA_BUF_SYNC_WRITE;
-      dmabufSync(p, t.buf, DMA_BUF_SYNC_START | rw);
-      p.proc!.memWrite(t.va + off, bytes);
-      dmabufSync(p, t.buf, DMA_BUF_SYNC_END | rw);
-      store.devWrote = false;
-    } else {
-      p.proc!.memWrite(t.va + off, bytes);
-    }
-    Model.write(store, off, bytes);
+    bracketed(p, t, true, () =>
+      t.kind === "ump" ? umpWrite(t.h, off, bytes, len) : p.proc!.memWrite(t.va + off, bytes),
+    );
+    Model.write(t.buf.store, off, bytes);
   }
 }
 
-class CpuRead extends Base {
-  readonly slot: number;
-  readonly tIdx: number;
-  readonly offset: number;
-  readonly len: number;
-  constructor(slot: number, tIdx: number, offset: number, len: number) {
-    super();
-    this.slot = slot;
-    this.tIdx = tIdx;
-    this.offset = offset;
-    this.len = len;
-  }
-  ok(m: Readonly<Model>, p: MProc): boolean {
-    void m;
-    return targets(m, p).length > 0;
-  }
-  check(m: Readonly<Model>) {
-    return chooseProc(m, this) !== null;
-  }
+class CpuRead extends CpuAccess {
   describe() {
     return `CpuRead(proc#${this.slot}, target#${this.tIdx}, offset ${this.offset}, ${this.len} B)`;
   }
   exec(m: Model, _r: Real) {
-    const p = chooseProc(m, this)!;
-    this.note(`pid ${p.proc!.pid}`);
-    const t = pick(targets(m, p), this.tIdx);
-    const off = this.offset % t.len;
-    const len = Math.max(1, Math.min(this.len, t.len - off));
-    let got: Uint8Array;
-    if (t.kind === "ump") {
-      if (t.buf.store.cached) umpCpuMsyncNow(t.h, UMP_MSYNC_CLEAN_AND_INVALIDATE, null, t.buf.store.size);
-      got = new Uint8Array(len);
-      umpRead(got, t.h, off, len);
-      t.buf.store.devWrote = false;
-    } else if (t.buf.dmabuf) {
-      dmabufSync(p, t.buf, DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ);
-      got = p.proc!.memRead(t.va + off, len);
-      dmabufSync(p, t.buf, DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ);
-      t.buf.store.devWrote = false;
-    } else {
-      got = p.proc!.memRead(t.va + off, len);
-    }
+    const { p, t, off, len } = this.where(m);
+    const got = bracketed(p, t, false, () => {
+      if (t.kind !== "ump") return p.proc!.memRead(t.va + off, len);
+      const into = new Uint8Array(len);
+      umpRead(into, t.h, off, len);
+      return into;
+    });
     const bad = Model.mismatch(t.buf.store, off, got);
     expectThat(bad < 0, BYTES, () => {
       const s = t.buf.store;
@@ -534,22 +521,16 @@ class CpuRead extends Base {
   }
 }
 
-class SyncIoctl extends Base {
-  readonly slot: number;
+class SyncIoctl extends ProcCmd {
   readonly fdIdx: number;
   readonly which: number;
   constructor(slot: number, fdIdx: number, which: number) {
-    super();
-    this.slot = slot;
+    super(slot);
     this.fdIdx = fdIdx;
     this.which = which;
   }
-  ok(m: Readonly<Model>, p: MProc): boolean {
-    void m;
+  override ok(_m: Readonly<Model>, p: MProc): boolean {
     return bufFds(p, isDmabuf).length > 0;
-  }
-  check(m: Readonly<Model>) {
-    return chooseProc(m, this) !== null;
   }
   describe() {
     return `SyncIoctl(proc#${this.slot}, fd#${this.fdIdx}, ${this.flags().toString(16)})`;
@@ -559,8 +540,7 @@ class SyncIoctl extends Base {
     return rw | (this.which >= 3 ? DMA_BUF_SYNC_END : DMA_BUF_SYNC_START);
   }
   exec(m: Model, _r: Real) {
-    const p = chooseProc(m, this)!;
-    this.note(`pid ${p.proc!.pid}`);
+    const p = this.proc(m);
     const [fd, buf] = pick(bufFds(p, isDmabuf), this.fdIdx);
     const flags = this.flags();
     const ret = p.proc!.ioctl(fd, DMA_BUF_IOCTL_SYNC, { flags });
@@ -603,28 +583,22 @@ function openChannel(m: Model, from: MProc, to: MProc): MChan {
   return chan;
 }
 
-class Send extends Base {
-  readonly slot: number;
+class Send extends ProcCmd {
   readonly toSlot: number;
   readonly fdIdx: number;
   constructor(slot: number, toSlot: number, fdIdx: number) {
-    super();
-    this.slot = slot;
+    super(slot);
     this.toSlot = toSlot;
     this.fdIdx = fdIdx;
   }
-  ok(m: Readonly<Model>, p: MProc): boolean {
+  override ok(m: Readonly<Model>, p: MProc): boolean {
     return bufFds(p).length > 0 && m.procs.some((q) => q.alive && q !== p);
-  }
-  check(m: Readonly<Model>) {
-    return chooseProc(m, this) !== null;
   }
   describe() {
     return `Send(proc#${this.slot} → other#${this.toSlot}, fd#${this.fdIdx})`;
   }
   exec(m: Model, _r: Real) {
-    const p = chooseProc(m, this)!;
-    this.note(`pid ${p.proc!.pid}`);
+    const p = this.proc(m);
     const q = pick(
       m.procs.filter((o) => o.alive && o !== p),
       this.toSlot,
@@ -636,30 +610,23 @@ class Send extends Base {
   }
 }
 
-class Recv extends Base {
-  readonly slot: number;
+class Recv extends ProcCmd {
   readonly chanIdx: number;
   constructor(slot: number, chanIdx: number) {
-    super();
-    this.slot = slot;
+    super(slot);
     this.chanIdx = chanIdx;
   }
   chans(m: Readonly<Model>, p: MProc) {
     return m.chans.filter((c) => c.to === p && c.toOpen && c.queue.length > 0 && c.toPid === p.proc!.pid);
   }
-  ok(m: Readonly<Model>, p: MProc): boolean {
-    void m;
+  override ok(m: Readonly<Model>, p: MProc): boolean {
     return this.chans(m, p).length > 0;
-  }
-  check(m: Readonly<Model>) {
-    return chooseProc(m, this) !== null;
   }
   describe() {
     return `Recv(proc#${this.slot}, channel#${this.chanIdx})`;
   }
   exec(m: Model, _r: Real) {
-    const p = chooseProc(m, this)!;
-    this.note(`pid ${p.proc!.pid}`);
+    const p = this.proc(m);
     const chan = pick(this.chans(m, p), this.chanIdx);
     const msg = p.proc!.recvmsg(chan.toFd);
     const bufs = chan.queue.shift()!;
@@ -680,12 +647,10 @@ class Recv extends Base {
   }
 }
 
-class Close extends Base {
-  readonly slot: number;
+class Close extends ProcCmd {
   readonly fdIdx: number;
   constructor(slot: number, fdIdx: number) {
-    super();
-    this.slot = slot;
+    super(slot);
     this.fdIdx = fdIdx;
   }
   closable(p: MProc): number[] {
@@ -694,19 +659,14 @@ class Close extends Base {
       .map(([fd]) => fd)
       .sort((a, b) => a - b);
   }
-  ok(m: Readonly<Model>, p: MProc): boolean {
-    void m;
+  override ok(_m: Readonly<Model>, p: MProc): boolean {
     return this.closable(p).length > 0;
-  }
-  check(m: Readonly<Model>) {
-    return chooseProc(m, this) !== null;
   }
   describe() {
     return `Close(proc#${this.slot}, fd#${this.fdIdx})`;
   }
   exec(m: Model, _r: Real) {
-    const p = chooseProc(m, this)!;
-    this.note(`pid ${p.proc!.pid}`);
+    const p = this.proc(m);
     const fd = pick(this.closable(p), this.fdIdx);
     const what = p.fds.get(fd)!;
     // the owner's last close releases the capture queue (vb2_fop_release)
@@ -722,29 +682,23 @@ class Close extends Base {
 
 // ---- UMP: sharing by secure ID ------------------------------------------------------------
 
-class UmpImport extends Base {
-  readonly slot: number;
+class UmpImport extends ProcCmd {
   readonly bufIdx: number;
   constructor(slot: number, bufIdx: number) {
-    super();
-    this.slot = slot;
+    super(slot);
     this.bufIdx = bufIdx;
   }
   umps(m: Readonly<Model>) {
     return m.bufs.filter((b) => b.kind === "ump");
   }
-  ok(m: Readonly<Model>, _p: MProc): boolean {
+  override ok(m: Readonly<Model>, _p: MProc): boolean {
     return this.umps(m).length > 0;
-  }
-  check(m: Readonly<Model>) {
-    return chooseProc(m, this) !== null;
   }
   describe() {
     return `UmpImport(proc#${this.slot}, ump#${this.bufIdx})`;
   }
   exec(m: Model, _r: Real) {
-    const p = chooseProc(m, this)!;
-    this.note(`pid ${p.proc!.pid}`);
+    const p = this.proc(m);
     const target = pick(this.umps(m), this.bufIdx);
     // a dead ID may have been handed out again (random IDs): then it names the new buffer
     const named = m.bufs.find((b) => b.kind === "ump" && b.alive && b.secureId === target.secureId) ?? target;
@@ -760,31 +714,31 @@ class UmpImport extends Base {
   }
 }
 
-class UmpGrant extends Base {
-  readonly slot: number;
+/** A UMP call through one of the process's handles (`hIdx`). */
+abstract class UmpHandleCmd extends ProcCmd {
   readonly hIdx: number;
+  constructor(slot: number, hIdx: number) {
+    super(slot);
+    this.hIdx = hIdx;
+  }
+  override ok(_m: Readonly<Model>, p: MProc): boolean {
+    return p.handles.length > 0;
+  }
+}
+
+class UmpGrant extends UmpHandleCmd {
   readonly toSlot: number;
   readonly revoke: boolean;
   constructor(slot: number, hIdx: number, toSlot: number, revoke: boolean) {
-    super();
-    this.slot = slot;
-    this.hIdx = hIdx;
+    super(slot, hIdx);
     this.toSlot = toSlot;
     this.revoke = revoke;
-  }
-  ok(m: Readonly<Model>, p: MProc): boolean {
-    void m;
-    return p.handles.length > 0;
-  }
-  check(m: Readonly<Model>) {
-    return chooseProc(m, this) !== null;
   }
   describe() {
     return `Ump${this.revoke ? "Revoke" : "Grant"}(proc#${this.slot}, handle#${this.hIdx}, uid of slot ${this.toSlot})`;
   }
   exec(m: Model, _r: Real) {
-    const p = chooseProc(m, this)!;
-    this.note(`pid ${p.proc!.pid}`);
+    const p = this.proc(m);
     const { buf, h } = pick(p.handles, this.hIdx);
     const uid = m.procs[this.toSlot % m.procs.length]!.uid;
     const res = this.revoke ? umpRevoke(h, uid) : umpGrant(h, uid);
@@ -799,54 +753,24 @@ class UmpGrant extends Base {
   }
 }
 
-class UmpRelease extends Base {
-  readonly slot: number;
-  readonly hIdx: number;
-  constructor(slot: number, hIdx: number) {
-    super();
-    this.slot = slot;
-    this.hIdx = hIdx;
-  }
-  ok(m: Readonly<Model>, p: MProc): boolean {
-    void m;
-    return p.handles.length > 0;
-  }
-  check(m: Readonly<Model>) {
-    return chooseProc(m, this) !== null;
-  }
+class UmpRelease extends UmpHandleCmd {
   describe() {
     return `UmpRelease(proc#${this.slot}, handle#${this.hIdx})`;
   }
   exec(m: Model, _r: Real) {
-    const p = chooseProc(m, this)!;
-    this.note(`pid ${p.proc!.pid}`);
+    const p = this.proc(m);
     const i = this.hIdx % p.handles.length;
     umpReferenceRelease(p.handles[i]!.h);
     p.handles.splice(i, 1);
   }
 }
 
-class UmpExport extends Base {
-  readonly slot: number;
-  readonly hIdx: number;
-  constructor(slot: number, hIdx: number) {
-    super();
-    this.slot = slot;
-    this.hIdx = hIdx;
-  }
-  ok(m: Readonly<Model>, p: MProc): boolean {
-    void m;
-    return p.handles.length > 0;
-  }
-  check(m: Readonly<Model>) {
-    return chooseProc(m, this) !== null;
-  }
+class UmpExport extends UmpHandleCmd {
   describe() {
     return `UmpExport(proc#${this.slot}, handle#${this.hIdx})`;
   }
   exec(m: Model, _r: Real) {
-    const p = chooseProc(m, this)!;
-    this.note(`pid ${p.proc!.pid}`);
+    const p = this.proc(m);
     const { buf: parent, h } = pick(p.handles, this.hIdx);
     const fd = umpDmaBufExport(h);
     // the export goes by secure ID: a holder whose access was revoked since is refused (EPERM)
@@ -858,48 +782,29 @@ class UmpExport extends Base {
     );
     if (fd < 0) return;
     const file = p.proc!.fds.get(fd)!;
-    const buf: MBuf = {
-      id: m.nextId(),
-      kind: "ump-dmabuf",
-      store: parent.store,
-      file,
-      dmabuf: dmaBufFromFile(file),
-      secureId: 0,
-      ownerUid: p.uid,
-      grants: new Set(),
-      parent,
-      alive: true,
-    };
-    m.bufs.push(buf);
+    const buf = addBuf(m, p, "ump-dmabuf", () => parent.store, file, dmaBufFromFile(file), 0, parent);
     p.fds.set(fd, { kind: "buf", buf });
   }
 }
 
 // ---- devices ------------------------------------------------------------------------------
 
-class Attach extends Base {
-  readonly slot: number;
+class Attach extends ProcCmd {
   readonly fdIdx: number;
   readonly devIdx: number;
   constructor(slot: number, fdIdx: number, devIdx: number) {
-    super();
-    this.slot = slot;
+    super(slot);
     this.fdIdx = fdIdx;
     this.devIdx = devIdx;
   }
-  ok(m: Readonly<Model>, p: MProc): boolean {
-    void m;
+  override ok(_m: Readonly<Model>, p: MProc): boolean {
     return bufFds(p, isDmabuf).length > 0;
-  }
-  check(m: Readonly<Model>) {
-    return chooseProc(m, this) !== null;
   }
   describe() {
     return `Attach(proc#${this.slot}, fd#${this.fdIdx}, ${pick(FUZZ_DEVICES, this.devIdx)})`;
   }
   exec(m: Model, r: Real) {
-    const p = chooseProc(m, this)!;
-    this.note(`pid ${p.proc!.pid}`);
+    const p = this.proc(m);
     const [fd, buf] = pick(bufFds(p, isDmabuf), this.fdIdx);
     const devName = pick(FUZZ_DEVICES, this.devIdx);
     const k = r.machine.kernel;
@@ -958,38 +863,8 @@ function ghost(m: Model, dev: string, iova: number, len: number): void {
   if (m.ghosts.length > 32) m.ghosts.shift();
 }
 
-class DevWrite extends Base {
-  readonly attIdx: number;
-  readonly offset: number;
-  readonly len: number;
-  readonly seed: number;
-  constructor(attIdx: number, offset: number, len: number, seed: number) {
-    super();
-    this.attIdx = attIdx;
-    this.offset = offset;
-    this.len = len;
-    this.seed = seed;
-  }
-  check(m: Readonly<Model>) {
-    return m.atts.length > 0;
-  }
-  describe() {
-    return `DevWrite(attachment#${this.attIdx}, offset ${this.offset}, ${this.len} B, seed ${this.seed})`;
-  }
-  exec(m: Model, r: Real) {
-    const a = pick(m.atts, this.attIdx);
-    const size = a.buf.store.size;
-    const off = this.offset % size;
-    const len = Math.max(1, Math.min(this.len, size - off));
-    const bytes = pattern(len, this.seed);
-    const port = r.fm.ports.get(a.dev)!;
-    for (const [iova, n, at] of dvChunks(a.segs, off, len)) port.write(iova, bytes.subarray(at, at + n));
-    Model.write(a.buf.store, off, bytes);
-    a.buf.store.devWrote = true;
-  }
-}
-
-class DevRead extends Base {
+/** DMA through a live attachment (`attIdx`), at a clamped offset and length of its buffer. */
+abstract class DevAccess extends Base {
   readonly attIdx: number;
   readonly offset: number;
   readonly len: number;
@@ -1002,17 +877,49 @@ class DevRead extends Base {
   check(m: Readonly<Model>) {
     return m.atts.length > 0;
   }
+  /** The attachment and the byte range of its buffer this run reaches. */
+  where(m: Model): { a: Model["atts"][number]; off: number; len: number } {
+    const a = pick(m.atts, this.attIdx);
+    const [off, len] = clampRange(a.buf.store.size, this.offset, this.len);
+    return { a, off, len };
+  }
+  /** The device writes `bytes` (or reads into them) from `off` on, chunk by chunk of its D.V. */
+  dma(r: Real, a: Model["atts"][number], off: number, bytes: Uint8Array, write: boolean): void {
+    const port = r.fm.ports.get(a.dev)!;
+    for (const [iova, n, at] of dvChunks(a.segs, off, bytes.length)) {
+      const chunk = bytes.subarray(at, at + n);
+      if (write) port.write(iova, chunk);
+      else port.read(iova, chunk);
+    }
+  }
+}
+
+class DevWrite extends DevAccess {
+  readonly seed: number;
+  constructor(attIdx: number, offset: number, len: number, seed: number) {
+    super(attIdx, offset, len);
+    this.seed = seed;
+  }
+  describe() {
+    return `DevWrite(attachment#${this.attIdx}, offset ${this.offset}, ${this.len} B, seed ${this.seed})`;
+  }
+  exec(m: Model, r: Real) {
+    const { a, off, len } = this.where(m);
+    const bytes = pattern(len, this.seed);
+    this.dma(r, a, off, bytes, true);
+    Model.write(a.buf.store, off, bytes);
+    a.buf.store.devWrote = true;
+  }
+}
+
+class DevRead extends DevAccess {
   describe() {
     return `DevRead(attachment#${this.attIdx}, offset ${this.offset}, ${this.len} B)`;
   }
   exec(m: Model, r: Real) {
-    const a = pick(m.atts, this.attIdx);
-    const size = a.buf.store.size;
-    const off = this.offset % size;
-    const len = Math.max(1, Math.min(this.len, size - off));
+    const { a, off, len } = this.where(m);
     const got = new Uint8Array(len);
-    const port = r.fm.ports.get(a.dev)!;
-    for (const [iova, n, at] of dvChunks(a.segs, off, len)) port.read(iova, got.subarray(at, at + n));
+    this.dma(r, a, off, got, false);
     const bad = Model.mismatch(a.buf.store, off, got);
     expectThat(bad < 0, BYTES, () => {
       return `${a.dev} read byte ${bad} of buffer #${a.buf.id} (${a.buf.kind}) as ${hex(got[bad - off]!)}, last written ${hex(a.buf.store.data[bad]!)}`;
@@ -1088,28 +995,19 @@ class DevStray extends Base {
 // ---- isolation probes ---------------------------------------------------------------------
 
 /** A process asks the kernel for the dma-buf behind an fd number: its own, another's, or a guess. */
-class Probe extends Base {
-  readonly slot: number;
+class Probe extends ProcCmd {
   readonly how: number;
   readonly param: number;
   constructor(slot: number, how: number, param: number) {
-    super();
-    this.slot = slot;
+    super(slot);
     this.how = how;
     this.param = param;
-  }
-  ok(_m: Readonly<Model>, _p: MProc): boolean {
-    return true;
-  }
-  check(m: Readonly<Model>) {
-    return chooseProc(m, this) !== null;
   }
   describe() {
     return `Probe(proc#${this.slot}, ${["own", "foreign", "guess"][this.how % 3]} fd, ${this.param})`;
   }
   exec(m: Model, r: Real) {
-    const p = chooseProc(m, this)!;
-    this.note(`pid ${p.proc!.pid}`);
+    const p = this.proc(m);
     const k = r.machine.kernel;
     let fd: number;
     const how = this.how % 3;
@@ -1193,13 +1091,11 @@ function isOwner(m: Readonly<Model>, p: MProc): boolean {
  * and any of its capture fds, so that other files' calls (EBUSY) and calls in the wrong state
  * run too.
  */
-abstract class VideoCmd extends Base {
-  readonly slot: number;
+abstract class VideoCmd extends ProcCmd {
   readonly vIdx: number;
   readonly wild: boolean;
   constructor(slot: number, vIdx: number, wild: boolean) {
-    super();
-    this.slot = slot;
+    super(slot);
     this.vIdx = vIdx;
     this.wild = wild;
   }
@@ -1207,17 +1103,14 @@ abstract class VideoCmd extends Base {
   aimed(_m: Readonly<Model>, _p: MProc): boolean {
     return true;
   }
-  ok(m: Readonly<Model>, p: MProc): boolean {
+  override ok(m: Readonly<Model>, p: MProc): boolean {
     return this.wild ? videoFds(p).length > 0 : isOwner(m, p) && this.aimed(m, p);
-  }
-  check(m: Readonly<Model>) {
-    return chooseProc(m, this) !== null;
   }
   /** The process and its capture-node fd this command acts on. */
   target(m: Model): [MProc, number] {
-    const p = chooseProc(m, this)!;
+    const p = this.proc(m);
     const fd = this.wild ? pick(videoFds(p), this.vIdx) : m.video.owner!.fd;
-    this.note(`pid ${p.proc!.pid}, fd ${fd}`);
+    this.note(`fd ${fd}`);
     return [p, fd];
   }
   /** Runs the ioctl, checking its errno against the model's. */
@@ -1242,25 +1135,16 @@ function openVideo(p: MProc, r: Real): number {
   return fd;
 }
 
-class VideoOpen extends Base {
-  readonly slot: number;
-  constructor(slot: number) {
-    super();
-    this.slot = slot;
-  }
-  ok(_m: Readonly<Model>, p: MProc): boolean {
+class VideoOpen extends ProcCmd {
+  override ok(_m: Readonly<Model>, p: MProc): boolean {
     return videoFds(p).length < 2;
-  }
-  check(m: Readonly<Model>) {
-    return chooseProc(m, this) !== null;
   }
   describe() {
     return `VideoOpen(proc#${this.slot})`;
   }
   exec(m: Model, r: Real) {
-    const p = chooseProc(m, this)!;
-    const fd = openVideo(p, r);
-    this.note(`pid ${p.proc!.pid}, fd ${fd}`);
+    const p = this.proc(m);
+    this.note(`fd ${openVideo(p, r)}`);
   }
 }
 
@@ -1284,9 +1168,9 @@ class Reqbufs extends VideoCmd {
     let p: MProc;
     let fd: number;
     if (!this.wild && m.video.owner === null) {
-      p = chooseProc(m, this)!;
+      p = this.proc(m);
       fd = videoFds(p)[0] ?? openVideo(p, r);
-      this.note(`pid ${p.proc!.pid}, fd ${fd}`);
+      this.note(`fd ${fd}`);
     } else [p, fd] = this.target(m);
     const v = m.video;
     const req = {
@@ -1498,24 +1382,15 @@ class Frame extends Base {
 
 // ---- processes ----------------------------------------------------------------------------
 
-class Exit extends Base {
-  readonly slot: number;
+class Exit extends ProcCmd {
   constructor(slot: number) {
-    super();
-    this.slot = slot;
-  }
-  ok(_m: Readonly<Model>, _p: MProc): boolean {
-    return true;
-  }
-  check(m: Readonly<Model>) {
-    return chooseProc(m, this) !== null;
+    super(slot);
   }
   describe() {
     return `Exit(proc#${this.slot})`;
   }
   exec(m: Model, _r: Real) {
-    const p = chooseProc(m, this)!;
-    this.note(`pid ${p.proc!.pid}`);
+    const p = this.proc(m);
     exitSlot(m, p);
   }
 }
@@ -1568,40 +1443,60 @@ const ALLOC = fc
   .tuple(slot, fc.constantFrom(...KINDS), fc.integer({ min: 1, max: 4 }), fc.boolean())
   .map(([s, kind, n, flag]) => new Alloc(s, kind, kind === "ump" ? n * 48 : n, flag));
 
+/** `arb`, `n` times: `fc.commands` picks among its arbitraries evenly, so repeats weight it up. */
+const times = (n: number, arb: fc.Arbitrary<Cmd>): fc.Arbitrary<Cmd>[] => Array(n).fill(arb);
+
+const seed = fc.nat({ max: 255 });
+/** QBUF, aimed (the owner, a dequeued slot, a dma-buf) or wild */
+const qbuf = (wild: boolean) =>
+  fc.tuple(slot, idx, idx, idx).map(([s, v, i, f]) => new Qbuf(s, v, wild, i, f));
+
 /** Every command, as fast-check arbitraries; repeats weight the common operations up. */
 export const COMMANDS: fc.Arbitrary<Cmd>[] = [
-  ALLOC,
-  ALLOC,
-  ALLOC,
-  fc.tuple(slot, idx).map(([s, i]) => new Mmap(s, i)),
-  fc.tuple(slot, idx).map(([s, i]) => new Mmap(s, i)),
+  ...times(3, ALLOC),
+  ...times(
+    2,
+    fc.tuple(slot, idx).map(([s, i]) => new Mmap(s, i)),
+  ),
   fc.tuple(slot, idx).map(([s, i]) => new Munmap(s, i)),
-  fc
-    .tuple(slot, idx, off, len, fc.nat({ max: 255 }))
-    .map(([s, i, o, l, seed]) => new CpuWrite(s, i, o, l, seed)),
-  fc
-    .tuple(slot, idx, off, len, fc.nat({ max: 255 }))
-    .map(([s, i, o, l, seed]) => new CpuWrite(s, i, o, l, seed)),
-  fc.tuple(slot, idx, off, len).map(([s, i, o, l]) => new CpuRead(s, i, o, l)),
-  fc.tuple(slot, idx, off, len).map(([s, i, o, l]) => new CpuRead(s, i, o, l)),
+  ...times(
+    2,
+    fc.tuple(slot, idx, off, len, seed).map(([s, i, o, l, sd]) => new CpuWrite(s, i, o, l, sd)),
+  ),
+  ...times(
+    2,
+    fc.tuple(slot, idx, off, len).map(([s, i, o, l]) => new CpuRead(s, i, o, l)),
+  ),
   fc.tuple(slot, idx, fc.nat({ max: 5 })).map(([s, i, w]) => new SyncIoctl(s, i, w)),
-  fc.tuple(slot, slot, idx).map(([s, t, i]) => new Send(s, t, i)),
-  fc.tuple(slot, slot, idx).map(([s, t, i]) => new Send(s, t, i)),
-  fc.tuple(slot, idx).map(([s, i]) => new Recv(s, i)),
-  fc.tuple(slot, idx).map(([s, i]) => new Recv(s, i)),
+  ...times(
+    2,
+    fc.tuple(slot, slot, idx).map(([s, t, i]) => new Send(s, t, i)),
+  ),
+  ...times(
+    2,
+    fc.tuple(slot, idx).map(([s, i]) => new Recv(s, i)),
+  ),
   fc.tuple(slot, idx).map(([s, i]) => new Close(s, i)),
-  fc.tuple(slot, idx).map(([s, i]) => new UmpImport(s, i)),
-  fc.tuple(slot, idx).map(([s, i]) => new UmpImport(s, i)),
+  ...times(
+    2,
+    fc.tuple(slot, idx).map(([s, i]) => new UmpImport(s, i)),
+  ),
   fc.tuple(slot, idx, slot, fc.boolean()).map(([s, i, t, rv]) => new UmpGrant(s, i, t, rv)),
   fc.tuple(slot, idx).map(([s, i]) => new UmpRelease(s, i)),
   fc.tuple(slot, idx).map(([s, i]) => new UmpExport(s, i)),
-  fc.tuple(slot, idx, fc.nat({ max: 3 })).map(([s, i, d]) => new Attach(s, i, d)),
-  fc.tuple(slot, idx, fc.nat({ max: 3 })).map(([s, i, d]) => new Attach(s, i, d)),
+  ...times(
+    2,
+    fc.tuple(slot, idx, fc.nat({ max: 3 })).map(([s, i, d]) => new Attach(s, i, d)),
+  ),
   idx.map((i) => new Detach(i)),
-  fc.tuple(idx, off, len, fc.nat({ max: 255 })).map(([i, o, l, seed]) => new DevWrite(i, o, l, seed)),
-  fc.tuple(idx, off, len, fc.nat({ max: 255 })).map(([i, o, l, seed]) => new DevWrite(i, o, l, seed)),
-  fc.tuple(idx, off, len).map(([i, o, l]) => new DevRead(i, o, l)),
-  fc.tuple(idx, off, len).map(([i, o, l]) => new DevRead(i, o, l)),
+  ...times(
+    2,
+    fc.tuple(idx, off, len, seed).map(([i, o, l, sd]) => new DevWrite(i, o, l, sd)),
+  ),
+  ...times(
+    2,
+    fc.tuple(idx, off, len).map(([i, o, l]) => new DevRead(i, o, l)),
+  ),
   fc
     .tuple(fc.nat({ max: DOMAIN_DEVICES.length - 1 }), fc.nat({ max: 2 }), fc.nat(), fc.boolean())
     .map(([d, h, p, w]) => new DevStray(d, h, p, w)),
@@ -1609,19 +1504,22 @@ export const COMMANDS: fc.Arbitrary<Cmd>[] = [
   slot.map((s) => new VideoOpen(s)),
   fc.tuple(slot, idx, fc.integer({ min: 1, max: 4 })).map(([s, v, n]) => new Reqbufs(s, v, false, n)),
   fc.tuple(slot, idx, fc.nat({ max: 4 })).map(([s, v, n]) => new Reqbufs(s, v, true, n)),
-  fc.tuple(slot, idx, idx, idx).map(([s, v, i, f]) => new Qbuf(s, v, false, i, f)),
-  fc.tuple(slot, idx, idx, idx).map(([s, v, i, f]) => new Qbuf(s, v, false, i, f)),
-  fc.tuple(slot, idx, idx, idx).map(([s, v, i, f]) => new Qbuf(s, v, true, i, f)),
+  ...times(2, qbuf(false)),
+  qbuf(true),
   fc.tuple(slot, idx, fc.boolean(), fc.boolean()).map(([s, v, w, on]) => new Streamon(s, v, w, on)),
   fc.tuple(slot, idx).map(([s, v]) => new Streamon(s, v, false, true)),
-  fc.nat({ max: 255 }).map((seed) => new Frame(seed, false)),
-  fc.nat({ max: 255 }).map((seed) => new Frame(seed, true)),
-  fc.nat({ max: 255 }).map((seed) => new Frame(seed, true)),
+  seed.map((sd) => new Frame(sd, false)),
+  ...times(
+    2,
+    seed.map((sd) => new Frame(sd, true)),
+  ),
   fc.tuple(slot, idx, fc.boolean()).map(([s, v, w]) => new Dqbuf(s, v, w)),
   fc.tuple(slot, idx).map(([s, v]) => new Dqbuf(s, v, false)),
   slot.map((s) => new Exit(s)),
-  slot.map((s) => new Respawn(s)),
-  slot.map((s) => new Respawn(s)),
+  ...times(
+    2,
+    slot.map((s) => new Respawn(s)),
+  ),
 ];
 
 /** The command classes, for tests that build sequences by hand. */
