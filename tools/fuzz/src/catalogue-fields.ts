@@ -18,7 +18,6 @@ import {
   UDMABUF_CREATE_LIST,
 } from "@umm/dma-buf";
 import {
-  DRM_FORMAT_XRGB8888,
   DRM_IOCTL_DROP_MASTER,
   DRM_IOCTL_GEM_CLOSE,
   DRM_IOCTL_GET_CAP,
@@ -46,13 +45,9 @@ import {
   UMP_IOC_GRANT,
   UMP_IOC_MSYNC,
   UMP_IOC_REVOKE,
-  UMP_MSYNC_CLEAN,
-  umpDeviceFd,
 } from "@umm/ump";
 import {
   V4L2_BUF_FLAG_REQUEST_FD,
-  V4L2_BUF_TYPE_VIDEO_CAPTURE,
-  V4L2_MEMORY_DMABUF,
   V4L2_MEMORY_MMAP,
   VIDIOC_DQBUF,
   VIDIOC_ENUM_FMT,
@@ -67,29 +62,10 @@ import {
   VIDIOC_TRY_FMT,
   v4l2Buffer,
 } from "@umm/v4l2-videobuf";
-import type { BadClass, BadInput } from "./catalogue.js";
+import type { BadInput } from "./catalogue.js";
+import { addfb, buf, CAP, dmabufBuf, e, msync, ump } from "./catalogue-entry.js";
 import type { Testbed } from "./testbed.js";
 
-const e = (
-  api: string,
-  cls: BadClass,
-  what: string,
-  errno: BadInput["errno"],
-  call: (t: Testbed) => unknown,
-): BadInput => ({ api, cls, what, errno, call });
-
-const CAP = V4L2_BUF_TYPE_VIDEO_CAPTURE;
-const ump = (t: Testbed) => umpDeviceFd(t.a);
-const msync = (t: Testbed, o: Record<string, number>) => ({
-  mapping: 0,
-  address: 0,
-  size: PAGE_SIZE,
-  op: UMP_MSYNC_CLEAN,
-  cookie: 0,
-  secure_id: t.umpId,
-  is_cached: 0,
-  ...o,
-});
 const list = (t: Testbed, o: Record<string, number> = {}, item: Record<string, number> = {}) => ({
   flags: 0,
   count: 1,
@@ -101,10 +77,6 @@ const fmt = (o: Record<string, number> = {}) => ({
   fmt: { pix: { width: 64, height: 32, pixelformat: 0x59455247 } },
   ...o,
 });
-const buf = (o: Record<string, unknown> = {}) =>
-  v4l2Buffer({ index: 1, type: CAP, memory: V4L2_MEMORY_MMAP, ...o } as never);
-const dmabufBuf = (fd: number, o: Record<string, unknown> = {}) =>
-  v4l2Buffer({ index: 0, type: CAP, memory: V4L2_MEMORY_DMABUF, m: { fd }, ...o } as never);
 const crtc = (t: Testbed, o: Record<string, unknown> = {}) => ({
   crtc_id: t.drm.crtc.id,
   fb_id: t.dumb.fb,
@@ -293,14 +265,7 @@ export const FIELD_ENTRIES: readonly BadInput[] = [
     t.a.ioctl(t.fd.card, DRM_IOCTL_MODE_DESTROY_DUMB, { handle: -1 }),
   ),
   e("DRM_IOCTL_MODE_ADDFB2", "negative", "width -1", "EINVAL", (t) =>
-    t.a.ioctl(t.fd.card, DRM_IOCTL_MODE_ADDFB2, {
-      fb_id: 0,
-      width: -1,
-      height: 32,
-      pixel_format: DRM_FORMAT_XRGB8888,
-      handles: [t.dumb.handle],
-      pitches: [256],
-    }),
+    t.a.ioctl(t.fd.card, DRM_IOCTL_MODE_ADDFB2, addfb(t, { width: -1 })),
   ),
 
   // ---- V4L2 ----

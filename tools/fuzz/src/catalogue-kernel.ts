@@ -35,17 +35,10 @@ import {
   vcmUnbind,
 } from "@umm/mm-vcm";
 import { pmmGet, pmmItems, pmmPut } from "@umm/pmm";
-import type { BadClass, BadInput } from "./catalogue.js";
+import type { BadInput } from "./catalogue.js";
+import { e } from "./catalogue-entry.js";
 import { freeBlocks } from "./snapshot.js";
 import type { Testbed } from "./testbed.js";
-
-const e = (
-  api: string,
-  cls: BadClass,
-  what: string,
-  errno: BadInput["errno"],
-  call: (t: Testbed) => unknown,
-): BadInput => ({ api, cls, what, errno, call });
 
 /** The first page of a's system-heap dma-buf (an allocated block). */
 const heapPfn = (t: Testbed) => (t.dmabuf.priv as { pfns: Int32Array }).pfns[0]!;
