@@ -581,7 +581,10 @@ export class SysMmu implements Translator {
         elen = tlen[e]!;
         epa = tpa[e]!;
         eperm = tperm[e]!;
-        if (this.tlbSanitizer) this.#checkStale(iova, epa + (iova - ebase));
+        if (this.tlbSanitizer) {
+          this.#checkStale(iova, epa + (iova - ebase));
+          curSect = -1; // the check may have pointed the lv2 view at another bank
+        }
       } else {
         if (e === TLB_MULTI_HIT) this.#fault("MULTI-HIT", write, iova);
         // the common walk inline: a link to an lv2 table in a bank, a small page
@@ -662,22 +665,10 @@ export class SysMmu implements Translator {
     });
   }
 
-  /** The physical address the page table maps `iova` to now, or -1 (no walk state changes). */
+  /** The physical address the page table maps `iova` to now, or -1 (no TLB fill, no fault). */
   #peek(iova: number): number {
-    const lv1 = this.#lv1;
-    if (lv1 === null) return -1;
-    const S = this.#shift;
-    const sent = lv1[iova >>> 20]!;
-    const t1 = sent & 3;
-    if (t1 === 2) return (sent >>> (20 - S)) * SECT_SIZE + (iova % SECT_SIZE);
-    if (t1 !== 1) return -1;
-    const lv2pa = (sent >>> (10 - S)) * 1024;
-    const i = this.#bankIndex(lv2pa);
-    if (i < 0 || lv2pa + 1024 > this.#banks[i]!.end) return -1;
-    const pent = this.#bankU32[i]![((lv2pa - this.#banks[i]!.start) >>> 2) + ((iova >>> 12) & 0xff)]!;
-    if ((pent & 3) === 0) return -1;
-    if ((pent & 2) !== 0) return (pent >>> (12 - S)) * SPAGE_SIZE + (iova % SPAGE_SIZE);
-    return (pent >>> (16 - S)) * LPAGE_SIZE + (iova % LPAGE_SIZE);
+    if (this.#decode(iova) !== null) return -1;
+    return this.#wPa + (iova - this.#wBase);
   }
 
   #bypass(daddr: number, len: number, write: boolean, out: RunList): void {
@@ -718,36 +709,12 @@ export class SysMmu implements Translator {
   /** Walks the page table for `iova` and fills a TLB entry (or faults); the result in `#w*`. */
   #walk(iova: number, write: boolean): void {
     this.#walks++;
-    const lv1 = this.#lv1;
-    if (lv1 === null) this.#fault(this.#v5 ? "PTW" : "BUS ERROR", write, iova);
-    const S = this.#shift;
-    const v5 = this.#v5;
-    const sent = lv1[iova >>> 20]!;
-    let pageBase: number;
-    let pageSize: number;
-    let pa: number;
-    let perm: number;
-    const t1 = sent & 3;
-    if (t1 === 2) {
-      pageSize = SECT_SIZE;
-      pageBase = (iova >>> 20) * SECT_SIZE;
-      pa = (sent >>> (20 - S)) * SECT_SIZE;
-      perm = v5 ? (sent >>> 4) & 3 : apPerm(sent, 1 << 10, 1 << 15);
-    } else if (t1 === 1) {
-      const lv2pa = (sent >>> (10 - S)) * 1024;
-      if (lv2pa < this.#lv2Lo || lv2pa + 1024 > this.#lv2Hi) this.#lv2Bank(lv2pa, write, iova);
-      const pent = this.#lv2View![((lv2pa - this.#lv2Lo) >>> 2) + ((iova >>> 12) & 0xff)]!;
-      if ((pent & 3) === 0) this.#fault("PAGE", write, iova);
-      if ((pent & 2) !== 0) {
-        pageSize = SPAGE_SIZE;
-        pa = (pent >>> (12 - S)) * SPAGE_SIZE;
-      } else {
-        pageSize = LPAGE_SIZE;
-        pa = (pent >>> (16 - S)) * LPAGE_SIZE;
-      }
-      pageBase = (iova & -pageSize) >>> 0;
-      perm = v5 ? (pent >>> 2) & 3 : apPerm(pent, 1 << 4, 1 << 9);
-    } else this.#fault("PAGE", write, iova);
+    const fault = this.#decode(iova);
+    if (fault !== null) this.#fault(fault, write, iova);
+    const pageBase = this.#wBase;
+    const pageSize = this.#wLen;
+    const pa = this.#wPa;
+    const perm = this.#wPerm;
     const tlb = this.#tlb;
     if (this.#flushSetBits > 0) {
       // v2 caches per 4 KiB page in the set the address indexes
@@ -755,25 +722,54 @@ export class SysMmu implements Translator {
       this.#wBase = g;
       this.#wLen = SPAGE_SIZE;
       this.#wPa = pa + (g - pageBase);
-      this.#wPerm = perm;
       tlb.fillPage(g, this.#wPa, perm, pageBase, pageSize);
       return;
     }
-    this.#wBase = pageBase;
-    this.#wLen = pageSize;
-    this.#wPa = pa;
-    this.#wPerm = perm;
     if (pageSize === SPAGE_SIZE) tlb.fillPage(pageBase, pa, perm, pageBase, pageSize);
     else tlb.insert(pageBase, pageSize, pa, perm, pageBase, pageSize);
   }
 
-  /** Points the lv2 view at the bank holding the table at `lv2pa`, or faults (PTW / bus error). */
-  #lv2Bank(lv2pa: number, write: boolean, iova: number): void {
+  /**
+   * Reads the page table's entry for `iova` (nothing filled, nothing latched): null with the page
+   * in `#w*` (base, size, physical address, permission), or the fault the walk would raise.
+   */
+  #decode(iova: number): SysMmuFaultKind | null {
+    const lv1 = this.#lv1;
+    if (lv1 === null) return this.#v5 ? "PTW" : "BUS ERROR";
+    const S = this.#shift;
+    const v5 = this.#v5;
+    const sent = lv1[iova >>> 20]!;
+    const t1 = sent & 3;
+    if (t1 === 2) {
+      this.#wLen = SECT_SIZE;
+      this.#wBase = (iova >>> 20) * SECT_SIZE;
+      this.#wPa = (sent >>> (20 - S)) * SECT_SIZE;
+      this.#wPerm = v5 ? (sent >>> 4) & 3 : apPerm(sent, 1 << 10, 1 << 15);
+      return null;
+    }
+    if (t1 !== 1) return "PAGE";
+    const lv2pa = (sent >>> (10 - S)) * 1024;
+    if ((lv2pa < this.#lv2Lo || lv2pa + 1024 > this.#lv2Hi) && !this.#lv2Bank(lv2pa)) {
+      return v5 ? "PTW" : "BUS ERROR";
+    }
+    const pent = this.#lv2View![((lv2pa - this.#lv2Lo) >>> 2) + ((iova >>> 12) & 0xff)]!;
+    if ((pent & 3) === 0) return "PAGE";
+    const pageSize = (pent & 2) !== 0 ? SPAGE_SIZE : LPAGE_SIZE;
+    this.#wLen = pageSize;
+    this.#wPa = (pent >>> (pageSize === SPAGE_SIZE ? 12 - S : 16 - S)) * pageSize;
+    this.#wBase = (iova & -pageSize) >>> 0;
+    this.#wPerm = v5 ? (pent >>> 2) & 3 : apPerm(pent, 1 << 4, 1 << 9);
+    return null;
+  }
+
+  /** Points the lv2 view at the bank holding the table at `lv2pa`; false when no bank holds it. */
+  #lv2Bank(lv2pa: number): boolean {
     const i = this.#bankIndex(lv2pa);
-    if (i < 0 || lv2pa + 1024 > this.#banks[i]!.end) this.#fault(this.#v5 ? "PTW" : "BUS ERROR", write, iova);
+    if (i < 0 || lv2pa + 1024 > this.#banks[i]!.end) return false;
     this.#lv2View = this.#bankU32[i]!;
     this.#lv2Lo = this.#banks[i]!.start;
     this.#lv2Hi = this.#banks[i]!.end;
+    return true;
   }
 
   /** The INT_STATUS bit of a fault on this version, or -1 when the version has none. */

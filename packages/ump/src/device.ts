@@ -410,7 +410,11 @@ function switchHwUsage(st: UmpState, s: UmpSession, a: UmpUkSwitchHwUsage): numb
   return 0;
 }
 
-/** `_ump_ukk_lock` / `_ump_ukk_unlock`: record the usage only ("TODO: TAKE LOCK HERE"). */
+/**
+ * `_ump_ukk_lock` / `_ump_ukk_unlock`: record the lock usage on the buffer and nothing more. That
+ * is the whole of ARM's implementation (its source marks the missing lock as a TODO it never
+ * did): no caller blocks; the usage is readable as the descriptor's `lockUsage`.
+ */
 function lock(st: UmpState, a: UmpUkLock | UmpUkUnlock, take: boolean, what: string): number {
   const id = u32(a, "secure_id", what);
   const usage = take ? u32(a, "lock_usage", what) : UMP_NOT_LOCKED;
